@@ -1,0 +1,44 @@
+"""Backbone registry: config ``kind`` → backbone class, imported only when chosen.
+
+Neural backbones pull in heavy dependencies (torch, transformers); importing them lazily keeps the MFCC
+path and the workflow's DAG construction fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from audiorec.backbones.base import Backbone, ClipPolicy, file_sha256, select_layer
+from audiorec.errors import ParameterError
+
+BACKBONE_CLASSES: dict[str, str] = {
+    "mfcc": "audiorec.backbones.mfcc:MFCCBackbone",
+}
+"""Registry of backbone kinds; adding a backbone is one module plus one line here."""
+
+
+def backbone_class(kind: str) -> type[Backbone]:
+    """Import and return the class registered for ``kind``."""
+    try:
+        target = BACKBONE_CLASSES[kind]
+    except KeyError:
+        raise ParameterError(f"unknown backbone kind {kind!r}; known kinds are {sorted(BACKBONE_CLASSES)}") from None
+    module_name, class_name = target.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def build_backbone(kind: str, options: dict[str, Any] | None = None) -> Backbone:
+    """Instantiate the backbone ``kind`` from its config options."""
+    return backbone_class(kind).from_options(dict(options or {}))
+
+
+__all__ = [
+    "BACKBONE_CLASSES",
+    "Backbone",
+    "ClipPolicy",
+    "backbone_class",
+    "build_backbone",
+    "file_sha256",
+    "select_layer",
+]

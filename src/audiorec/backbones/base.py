@@ -1,0 +1,116 @@
+"""The interface every audio backbone implements.
+
+A backbone turns a batch of mono waveforms at its own sample rate into one time-pooled vector per track
+for *each* of its hidden layers. Extraction stores all layers, so choosing another layer later is a cheap
+table selection, never a second forward pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from audiorec.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class ClipPolicy:
+    """How much of each track a backbone reads.
+
+    ``max_duration_s`` crops every track from its start (None reads it whole); ``min_duration_s`` pads
+    shorter tracks with silence, so a model with a fixed receptive field still sees a full window.
+    """
+
+    max_duration_s: float | None = None
+    min_duration_s: float = 0.0
+
+    def apply(self, signal: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Crop and pad ``signal`` according to the policy."""
+        if self.max_duration_s is not None:
+            signal = signal[: round(self.max_duration_s * sample_rate)]
+        minimum = round(self.min_duration_s * sample_rate)
+        if signal.shape[0] < minimum:
+            signal = np.pad(signal, (0, minimum - signal.shape[0]))
+        return signal
+
+
+class Backbone(ABC):
+    """Base class of audio backbones.
+
+    Subclasses declare ``kind`` (the registry key), and set ``sample_rate``, ``clip_policy`` and
+    ``layer_dims`` (an ordered mapping from hidden-layer name to vector size) in ``__init__``.
+    """
+
+    kind: ClassVar[str]
+    uses_gpu: ClassVar[bool] = False
+    """Whether extraction benefits from a GPU (the workflow then requests one from the scheduler)."""
+    sample_rate: int
+    clip_policy: ClipPolicy
+    layer_dims: dict[str, int]
+
+    @classmethod
+    @abstractmethod
+    def from_options(cls, options: dict[str, Any]) -> Backbone:
+        """Build the backbone from its config block's ``options`` (unknown keys are an error)."""
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Hidden-layer names, shallowest first."""
+        return tuple(self.layer_dims)
+
+    @property
+    def weights_sha256(self) -> str | None:
+        """Digest of the weights file this backbone loaded (None for parameter-free features)."""
+        return None
+
+    @property
+    def pooling(self) -> str:
+        """How frame-level features become one vector per track (recorded in table metadata)."""
+        return "mean over time"
+
+    @abstractmethod
+    def embed_batch(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """Embed a batch of mono float32 waveforms at ``self.sample_rate``.
+
+        Returns
+        -------
+        dict
+            For every name in :attr:`layers`, a float32 array of shape ``(len(waveforms), layer_dims[name])``.
+        """
+
+
+def select_layer(per_layer: dict[str, np.ndarray], selection: str | int) -> np.ndarray:
+    """Pick the configured layer from per-layer vectors: ``"last"``, ``"mean"`` (of all layers) or an index.
+
+    Negative indices count from the last layer, as in Python.
+    """
+    names = list(per_layer)
+    if selection == "last":
+        return per_layer[names[-1]]
+    if selection == "mean":
+        dims = {per_layer[name].shape[1] for name in names}
+        if len(dims) != 1:
+            raise ParameterError(f"layer 'mean' needs layers of one size; this backbone has sizes {sorted(dims)}")
+        return np.mean(np.stack([per_layer[name] for name in names]), axis=0, dtype=np.float64).astype(np.float32)
+    if isinstance(selection, int) and not isinstance(selection, bool):
+        if not -len(names) <= selection < len(names):
+            raise ParameterError(f"layer index {selection} is out of range for layers {names}")
+        return per_layer[names[selection]]
+    if isinstance(selection, str) and selection in per_layer:
+        return per_layer[selection]
+    raise ParameterError(f"layer must be 'last', 'mean', an index or one of {names}; got {selection!r}")
+
+
+def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks so multi-GB checkpoints do not fill memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,92 @@
+"""MFCC statistics: the 104-d baseline track vector of Music4All-Onion.
+
+13 MFCCs per frame; the track vector is their mean (13) followed by the upper triangle of their covariance
+matrix, diagonal included (13·14/2 = 91), the layout of the precomputed MFCC features the first paper used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import librosa
+import numpy as np
+
+from audiorec.backbones.base import Backbone, ClipPolicy
+from audiorec.config import dataclass_from_mapping
+from audiorec.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class MFCCConfig:
+    """Every hyper-parameter of the MFCC backbone."""
+
+    sample_rate: int = 22050
+    n_mfcc: int = 13
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    max_duration_s: float | None = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("sample_rate", "n_mfcc", "n_fft", "hop_length", "n_mels"):
+            if getattr(self, name) <= 0:
+                raise ParameterError(f"mfcc option {name} must be positive, got {getattr(self, name)}")
+        if self.n_mfcc > self.n_mels:
+            raise ParameterError(f"mfcc option n_mfcc ({self.n_mfcc}) cannot exceed n_mels ({self.n_mels})")
+
+    @property
+    def dim(self) -> int:
+        """Mean plus upper-triangular covariance."""
+        return self.n_mfcc + self.n_mfcc * (self.n_mfcc + 1) // 2
+
+
+def mfcc_statistics(mfcc: np.ndarray) -> np.ndarray:
+    """Mean and upper-triangular covariance (``ddof=1``) of a ``(n_mfcc, n_frames)`` matrix.
+
+    A single frame has no covariance; it then contributes zeros rather than NaN.
+    """
+    mean = mfcc.mean(axis=1)
+    covariance = np.cov(mfcc, ddof=1) if mfcc.shape[1] > 1 else np.zeros((mfcc.shape[0], mfcc.shape[0]))
+    upper = covariance[np.triu_indices(mfcc.shape[0])]
+    return np.concatenate([mean, upper]).astype(np.float32)
+
+
+class MFCCBackbone(Backbone):
+    """librosa MFCCs pooled into mean and covariance statistics over the whole (cropped) track."""
+
+    kind = "mfcc"
+
+    def __init__(self, config: MFCCConfig) -> None:
+        self.config = config
+        self.sample_rate = config.sample_rate
+        self.clip_policy = ClipPolicy(
+            max_duration_s=config.max_duration_s, min_duration_s=config.n_fft / config.sample_rate
+        )
+        self.layer_dims = {"mfcc_stats": config.dim}
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> MFCCBackbone:
+        return cls(dataclass_from_mapping(MFCCConfig, options, "backbone mfcc"))
+
+    @property
+    def pooling(self) -> str:
+        return "mean and upper-triangular covariance over time"
+
+    def embed_batch(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        config = self.config
+        vectors = [
+            mfcc_statistics(
+                librosa.feature.mfcc(
+                    y=np.asarray(signal, dtype=np.float32),
+                    sr=config.sample_rate,
+                    n_mfcc=config.n_mfcc,
+                    n_fft=config.n_fft,
+                    hop_length=config.hop_length,
+                    n_mels=config.n_mels,
+                )
+            )
+            for signal in waveforms
+        ]
+        return {"mfcc_stats": np.stack(vectors) if vectors else np.zeros((0, config.dim), np.float32)}

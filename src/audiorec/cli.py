@@ -1,0 +1,66 @@
+"""Command-line access to the stages outside Snakemake, e.g. ``audiorec embed AUDIO_DIR --backbone mfcc``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from audiorec.backbones import build_backbone, select_layer
+from audiorec.embed import extract
+from audiorec.errors import AudiorecError
+from audiorec.tables import embeddings_table, write_table
+
+AUDIO_SUFFIXES = (".flac", ".wav", ".mp3", ".ogg", ".aiff", ".aif", ".m4a")
+
+
+def embed_folder(args: argparse.Namespace) -> int:
+    """Embed every audio file under a folder; track ids are the paths relative to it, without suffix."""
+    audio_dir = Path(args.audio_dir)
+    files = sorted(p for p in audio_dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        print(f"error: no audio files ({', '.join(AUDIO_SUFFIXES)}) under {audio_dir}", file=sys.stderr)
+        return 2
+    backbone = build_backbone(args.backbone, json.loads(args.options))
+    track_ids = [str(p.relative_to(audio_dir).with_suffix("")) for p in files]
+    result = extract(track_ids, files, backbone, batch_size=args.batch_size, num_workers=args.workers)
+    layer = int(args.layer) if args.layer.lstrip("-").isdigit() else args.layer
+    vectors = select_layer(result.layer_matrices(backbone), layer)
+    metadata = {"backbone_kind": backbone.kind, "layer": layer, "pooling": backbone.pooling}
+    write_table(embeddings_table(result.track_ids, vectors), args.out, metadata=metadata)
+    failures_path = Path(args.out).with_suffix(".failures.parquet")
+    write_table(result.failures_frame(), failures_path, kind="failures")
+    print(f"{len(result.track_ids)} tracks embedded → {args.out}; {len(result.failures)} failed → {failures_path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="audiorec", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    embed = commands.add_parser("embed", help="embed every audio file under a folder into a Parquet table")
+    embed.add_argument("audio_dir", type=Path)
+    embed.add_argument("--backbone", required=True, help="backbone kind, e.g. mfcc")
+    embed.add_argument("--options", default="{}", help="backbone options as JSON, e.g. '{\"n_mfcc\": 20}'")
+    embed.add_argument("--layer", default="last", help="'last', 'mean', a layer name or an index")
+    embed.add_argument("--out", required=True, type=Path, help="output FILE.parquet (failures beside it)")
+    embed.add_argument("--batch-size", type=int, default=8)
+    embed.add_argument("--workers", type=int, default=0, help="decoding worker processes")
+    embed.set_defaults(handler=embed_folder)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except AudiorecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

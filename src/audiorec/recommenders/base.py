@@ -1,0 +1,112 @@
+"""What every recommender shares: the catalogue, the train interactions indexed, and the output table."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from audiorec.errors import ParameterError
+from audiorec.recommenders.retrieval import heard_matrix
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The items a model may recommend, sorted by track id, with their embeddings when a backbone is used.
+
+    Sorting fixes the index of every track, which is also the tie-break order of every ranking.
+    """
+
+    track_ids: np.ndarray
+    embeddings: np.ndarray | None = None
+
+    @classmethod
+    def from_tracks(cls, track_ids: Sequence[str], embeddings: np.ndarray | None = None) -> Catalogue:
+        ids = np.asarray(track_ids, dtype=object)
+        if len(set(ids.tolist())) != len(ids):
+            raise ParameterError("catalogue track ids must be unique")
+        order = np.argsort(ids.astype(str), kind="stable")
+        vectors = None if embeddings is None else np.asarray(embeddings, dtype=np.float32)[order]
+        if vectors is not None and vectors.shape[0] != len(ids):
+            raise ParameterError(f"{len(ids)} track ids but {vectors.shape[0]} embedding rows")
+        return cls(track_ids=ids[order], embeddings=vectors)
+
+    def __len__(self) -> int:
+        return len(self.track_ids)
+
+    def index_of(self, track_ids: pl.Series) -> np.ndarray:
+        """Catalogue index of each track id, ``-1`` for tracks outside the catalogue."""
+        lookup = pl.DataFrame({"track_id": self.track_ids.astype(str), "index": np.arange(len(self), dtype=np.int64)})
+        return (
+            pl.DataFrame({"track_id": track_ids})
+            .join(lookup, on="track_id", how="left", maintain_order="left")
+            .get_column("index")
+            .fill_null(-1)
+            .to_numpy()
+        )
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """Train pairs indexed against a catalogue: user ids, and a users × items heard matrix with play counts."""
+
+    user_ids: np.ndarray
+    heard: sp.csr_matrix
+    plays: sp.csr_matrix
+
+    @classmethod
+    def build(cls, train: pl.DataFrame, catalogue: Catalogue, user_ids: Sequence[str]) -> TrainData:
+        """Index ``train`` (split contract) for ``user_ids``; pairs outside the catalogue are dropped."""
+        users = np.asarray(list(user_ids), dtype=object)
+        user_lookup = pl.DataFrame({"user_id": users.astype(str), "user_index": np.arange(len(users), dtype=np.int64)})
+        pairs = train.select("user_id", "track_id", "plays").join(user_lookup, on="user_id", how="inner")
+        item_index = catalogue.index_of(pairs.get_column("track_id"))
+        known = item_index >= 0
+        user_index = pairs.get_column("user_index").to_numpy()[known]
+        item_index = item_index[known]
+        plays = pairs.get_column("plays").to_numpy()[known].astype(np.float32)
+        shape = (len(users), len(catalogue))
+        play_matrix = sp.csr_matrix((plays, (user_index, item_index)), shape=shape)
+        play_matrix.sum_duplicates()
+        return cls(user_ids=users, heard=heard_matrix(user_index, item_index, *shape), plays=play_matrix)
+
+
+class Recommender(ABC):
+    """A recommender: fit on train pairs, then return each user's top-K unheard catalogue items."""
+
+    kind: ClassVar[str]
+    uses_embeddings: ClassVar[bool] = False
+    deterministic: ClassVar[bool] = True
+
+    @classmethod
+    @abstractmethod
+    def from_options(cls, options: dict[str, Any], seed: int) -> Recommender:
+        """Build the model from its config block's ``options`` (unknown keys are an error)."""
+
+    @abstractmethod
+    def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` unheard items for every user of ``train``: ``(scores, items)``, each ``(n_users, k)``."""
+
+
+def recommendations_frame(
+    user_ids: np.ndarray, catalogue: Catalogue, scores: np.ndarray, items: np.ndarray
+) -> pl.DataFrame:
+    """Long table following the ``recommendations`` contract; padding (``-1``) entries are dropped."""
+    n_users, k = items.shape
+    valid = items >= 0
+    user_column = np.repeat(np.asarray(user_ids, dtype=object).astype(str), k).reshape(n_users, k)[valid]
+    rank_column = np.tile(np.arange(1, k + 1, dtype=np.int16), (n_users, 1))[valid]
+    return pl.DataFrame(
+        {
+            "user_id": user_column,
+            "rank": rank_column,
+            "track_id": catalogue.track_ids.astype(str)[items[valid]],
+            "score": scores[valid].astype(np.float32),
+        },
+        schema={"user_id": pl.String, "rank": pl.Int16, "track_id": pl.String, "score": pl.Float32},
+    )

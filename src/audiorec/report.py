@@ -1,0 +1,80 @@
+"""Results tables: per-user metrics of every run → one row per (split, model, backbone) with 95 % intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from audiorec.stats import t_confidence_interval
+
+RUN_KEYS = ("split", "model", "backbone")
+
+
+def metric_columns(frame: pl.DataFrame) -> list[str]:
+    """Metric columns of a per-user metrics table (every column named like ``Metric@K``)."""
+    return [name for name in frame.columns if "@" in name]
+
+
+def summarize_runs(per_user: pl.DataFrame, level: float = 0.95) -> pl.DataFrame:
+    """Summarise per-user metrics.
+
+    ``per_user`` has columns split, model, backbone, seed, user_id and the metrics. Several seeds of one
+    (model, backbone) are first averaged per user, so the interval stays an interval over users, the
+    independent units, and does not shrink by counting a user once per seed.
+    """
+    metrics = metric_columns(per_user)
+    by_user = per_user.group_by([*RUN_KEYS, "user_id"]).agg(
+        pl.col("seed").n_unique().alias("n_seeds"), *[pl.col(m).mean() for m in metrics]
+    )
+    rows = []
+    for keys, group in by_user.group_by(list(RUN_KEYS), maintain_order=False):
+        row: dict[str, object] = dict(zip(RUN_KEYS, keys, strict=True))
+        row["n_users"] = group.height
+        row["n_seeds"] = int(group.get_column("n_seeds").max())
+        for metric in metrics:
+            mean, low, high = t_confidence_interval(group.get_column(metric).to_numpy(), level)
+            row[metric], row[f"{metric} ci_low"], row[f"{metric} ci_high"] = mean, low, high
+        rows.append(row)
+    split_order = pl.Enum(["val", "test", "cold_test"])
+    return (
+        pl.DataFrame(rows)
+        .with_columns(pl.col("split").cast(split_order))
+        .sort(["split", "model", "backbone"])
+        .with_columns(pl.col("split").cast(pl.String))
+    )
+
+
+def markdown_table(frame: pl.DataFrame, columns: Sequence[str]) -> str:
+    """A GitHub-flavoured Markdown table of ``columns`` (floats to 4 decimals)."""
+
+    def cell(value: object) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in frame.iter_rows(named=True)]
+    return "\n".join(lines)
+
+
+def recommendation_markdown(summary: pl.DataFrame, split_stats: pl.DataFrame) -> str:
+    """The human-readable results table: mean ± half-width of the 95 % interval, per split, then split sizes."""
+    metrics = [name for name in summary.columns if "@" in name and not name.endswith(("ci_low", "ci_high"))]
+    sections = ["# Recommendation results", ""]
+    for split in summary.get_column("split").unique(maintain_order=True).to_list():
+        block = summary.filter(pl.col("split") == split)
+        shown = block.select(
+            "model",
+            "backbone",
+            "n_users",
+            *[
+                pl.format(
+                    "{} ± {}",
+                    pl.col(m).round(4),
+                    ((pl.col(f"{m} ci_high") - pl.col(f"{m} ci_low")) / 2).round(4).fill_nan(None),
+                ).alias(m)
+                for m in metrics
+            ],
+        )
+        sections += [f"## {split} (mean ± 95 % CI half-width over users)", "", markdown_table(shown, shown.columns), ""]
+    sections += ["## Split statistics", "", markdown_table(split_stats, split_stats.columns), ""]
+    return "\n".join(sections)

@@ -1,0 +1,63 @@
+"""Confidence intervals and the results table."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+from audiorec.report import recommendation_markdown, summarize_runs
+from audiorec.stats import t_confidence_interval
+
+
+def test_t_interval_equals_scipy(rng):
+    values = rng.random(37)
+    mean, low, high = t_confidence_interval(values)
+    expected = stats.t.interval(0.95, df=36, loc=values.mean(), scale=stats.sem(values))
+    assert mean == pytest.approx(values.mean())
+    assert (low, high) == pytest.approx(expected, rel=1e-12)
+
+
+def test_t_interval_degenerate_cases():
+    assert np.isnan(t_confidence_interval(np.array([0.5]))[1])
+    assert t_confidence_interval(np.array([1.0, 1.0, 1.0])) == (1.0, 1.0, 1.0)
+
+
+def test_summary_averages_seeds_per_user_before_the_interval():
+    per_user = pl.DataFrame(
+        {
+            "split": ["test"] * 6,
+            "model": ["random"] * 6,
+            "backbone": ["none"] * 6,
+            "seed": [0, 0, 0, 1, 1, 1],
+            "user_id": ["a", "b", "c", "a", "b", "c"],
+            "HitRate@10": [1.0, 0.0, 0.0, 1.0, 1.0, 0.0],
+        }
+    )
+    summary = summarize_runs(per_user)
+    row = summary.row(0, named=True)
+    assert row["n_users"] == 3 and row["n_seeds"] == 2
+    per_user_means = np.array([1.0, 0.5, 0.0])
+    assert row["HitRate@10"] == pytest.approx(0.5)
+    _, low, high = t_confidence_interval(per_user_means)
+    assert (row["HitRate@10 ci_low"], row["HitRate@10 ci_high"]) == pytest.approx((low, high))
+
+
+def test_markdown_lists_every_run_and_the_split_statistics():
+    per_user = pl.DataFrame(
+        {
+            "split": ["test", "test", "val", "val"],
+            "model": ["knn", "knn", "knn", "knn"],
+            "backbone": ["mfcc"] * 4,
+            "seed": [0] * 4,
+            "user_id": ["a", "b", "c", "d"],
+            "NDCG@50": [0.25, 0.75, 0.0, 1.0],
+        }
+    )
+    stats_table = pl.DataFrame({"split": ["train"], "rows": [10], "users": [2], "items": [5]})
+    text = recommendation_markdown(summarize_runs(per_user), stats_table)
+    assert "## val" in text and "## test" in text and "## Split statistics" in text
+    assert text.index("## val") < text.index("## test")
+    assert "| knn | mfcc | 2 | 0.5 ± " in text
+    assert "| train | 10 | 2 | 5 |" in text

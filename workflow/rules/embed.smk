@@ -1,0 +1,41 @@
+# Extraction in shards (a crash loses one shard; a cluster runs them in parallel), then a cheap gather that
+# selects the configured layer. Only the forward-pass settings reach embed_shard's params, so a layer change
+# reruns embed_gather alone.
+
+
+rule embed_shard:
+    input:
+        tracks=tracks_table,
+    output:
+        vectors="results/{dataset}/embeddings/{backbone}/shard{shard}.vectors.parquet",
+        failures="results/{dataset}/embeddings/{backbone}/shard{shard}.failures.parquet",
+    log:
+        "results/{dataset}/logs/embed_shard/{backbone}/shard{shard}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/embed_shard/{backbone}/shard{shard}.tsv"
+    threads: config["embed"]["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=lambda wildcards: backbone_gpus(wildcards.backbone),
+    params:
+        backbone=lambda wildcards: canonical_json(backbone_spec(wildcards.backbone)),
+        shard_size=config["embed"]["shard_size"],
+        batch_size=config["embed"]["batch_size"],
+    script:
+        "../scripts/embed_shard.py"
+
+
+rule embed_gather:
+    input:
+        unpack(embed_shards),
+    output:
+        embeddings="results/{dataset}/embeddings/{backbone}.parquet",
+        failures="results/{dataset}/embeddings/{backbone}.failures.parquet",
+    log:
+        "results/{dataset}/logs/embed_gather/{backbone}.log",
+    resources:
+        mem_mb=2000,
+    params:
+        layer=lambda wildcards: config["backbones"][wildcards.backbone]["layer"],
+    script:
+        "../scripts/embed_gather.py"

@@ -1,0 +1,34 @@
+# Per-user metrics for every run and split, then the results table with 95 % intervals over users.
+
+
+rule evaluate:
+    input:
+        recommendations="results/{dataset}/runs/{model}/{backbone}/seed{seed}/recommendations.parquet",
+        truth="results/{dataset}/split/{split}.parquet",
+    output:
+        metrics="results/{dataset}/runs/{model}/{backbone}/seed{seed}/metrics_{split}.parquet",
+    log:
+        "results/{dataset}/logs/evaluate/{model}/{backbone}/seed{seed}/{split}.log",
+    resources:
+        mem_mb=2000,
+    params:
+        ks=config["evaluation"]["ks"],
+    script:
+        "../scripts/evaluate.py"
+
+
+rule aggregate:
+    input:
+        metrics=lambda wildcards: [run["path"] for run in metrics_runs(wildcards)],
+        split_stats="results/{dataset}/split/stats.csv",
+    output:
+        csv="results/{dataset}/tables/recommendation.csv",
+        markdown="results/{dataset}/tables/recommendation.md",
+    log:
+        "results/{dataset}/logs/aggregate.log",
+    resources:
+        mem_mb=2000,
+    params:
+        runs=lambda wildcards: canonical_json(metrics_runs(wildcards)),
+    script:
+        "../scripts/aggregate.py"

@@ -1,0 +1,16 @@
+"""Snakemake adapter: rule aggregate → audiorec.stages.aggregate."""
+
+import json
+
+from audiorec.logs import log_to
+
+log_to(snakemake.log[0])
+
+from audiorec.stages import aggregate
+
+aggregate(
+    json.loads(snakemake.params.runs),
+    snakemake.input.split_stats,
+    snakemake.output.csv,
+    snakemake.output.markdown,
+)

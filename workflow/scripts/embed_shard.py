@@ -1,0 +1,20 @@
+"""Snakemake adapter: rule embed_shard → audiorec.stages.embed_shard."""
+
+import json
+
+from audiorec.logs import log_to
+
+log_to(snakemake.log[0])
+
+from audiorec.stages import embed_shard
+
+embed_shard(
+    snakemake.input.tracks,
+    json.loads(snakemake.params.backbone),
+    int(snakemake.wildcards.shard),
+    snakemake.params.shard_size,
+    snakemake.output.vectors,
+    snakemake.output.failures,
+    batch_size=snakemake.params.batch_size,
+    num_workers=snakemake.threads - 1,
+)

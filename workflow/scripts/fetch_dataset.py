@@ -1,0 +1,16 @@
+"""Snakemake adapter: rule fetch_demo → audiorec.stages.fetch_dataset."""
+
+import json
+from pathlib import Path
+
+from audiorec.logs import log_to
+
+log_to(snakemake.log[0])
+
+from audiorec.stages import fetch_dataset
+
+fetch_dataset(
+    snakemake.params.source,
+    json.loads(snakemake.params.options),
+    Path(snakemake.output.tracks).parent,
+)

@@ -1,0 +1,20 @@
+"""Snakemake adapter: rule recommend → audiorec.stages.recommend."""
+
+import json
+
+from audiorec.logs import log_to
+
+log_to(snakemake.log[0])
+
+from audiorec.stages import recommend
+
+recommend(
+    json.loads(snakemake.params.model),
+    int(snakemake.wildcards.seed),
+    snakemake.input.train,
+    snakemake.input.targets,
+    snakemake.input.tracks,
+    snakemake.input.get("embeddings"),
+    snakemake.params.top_k,
+    snakemake.output.recommendations,
+)

@@ -1,0 +1,16 @@
+"""Snakemake adapter: rule split_temporal → audiorec.stages.split_dataset."""
+
+import json
+from pathlib import Path
+
+from audiorec.logs import log_to
+
+log_to(snakemake.log[0])
+
+from audiorec.stages import split_dataset
+
+split_dataset(
+    snakemake.input.interactions,
+    json.loads(snakemake.params.split),
+    Path(snakemake.output.train).parent,
+)
