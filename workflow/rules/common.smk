@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 
 from audiorec.config import canonical_json
 from audiorec.backbones import backbone_class
+from audiorec.datasets import get_source
 from audiorec.recommenders import recommender_class
 
 
@@ -14,9 +15,20 @@ def _alternatives(names):
     return "|".join(re.escape(name) for name in names)
 
 
-NO_BACKBONE = (
-    "none"  # the {backbone} of models that use no embeddings (popularity, random)
-)
+def check_registry_kinds():
+    """Fail before any job runs if the config names a source, backbone or model that is not implemented."""
+    for entry in config["datasets"].values():
+        get_source(entry["source"])
+    for entry in config["backbones"].values():
+        backbone_class(entry["kind"])
+    for entry in config["models"].values():
+        recommender_class(entry["kind"])
+
+
+check_registry_kinds()
+
+# The {backbone} of models that use no embeddings (popularity, random).
+NO_BACKBONE = "none"
 EVAL_SPLITS = ["val", "test"]
 
 
