@@ -173,6 +173,7 @@ def write_shard(result: ShardResult, backbone: Backbone, vectors_path: str | Pat
         "sample_rate": backbone.sample_rate,
         "weights_sha256": backbone.weights_sha256,
         "pooling": backbone.pooling,
+        "precision": backbone.precision,
     }
     write_table(pa.table(columns), vectors_path, metadata=metadata)
     write_table(result.failures_frame(), failures_path, kind="failures")

@@ -15,7 +15,10 @@ from audiorec.errors import ParameterError
 BACKBONE_CLASSES: dict[str, str] = {
     "mfcc": "audiorec.backbones.mfcc:MFCCBackbone",
 }
-"""Registry of backbone kinds; adding a backbone is one module plus one line here."""
+"""Registry of backbone kinds; adding a backbone is one module plus one line here.
+
+Neural backbones derive from :class:`audiorec.backbones.torch_base.TorchBackbone` (imported lazily: torch).
+"""
 
 
 def backbone_class(kind: str) -> type[Backbone]:

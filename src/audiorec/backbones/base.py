@@ -70,6 +70,11 @@ class Backbone(ABC):
         return None
 
     @property
+    def precision(self) -> str:
+        """Arithmetic of the forward pass (recorded in table metadata; neural backbones may use bf16 on GPU)."""
+        return "float32"
+
+    @property
     def pooling(self) -> str:
         """How frame-level features become one vector per track (recorded in table metadata)."""
         return "mean over time"

@@ -1,0 +1,144 @@
+"""Shared machinery of neural backbones: windows of fixed length, batched forward, strict weight loading.
+
+A track is cut into non-overlapping windows of the model's clip length (the last, shorter window is padded
+with silence when it holds at least ``min_last_window`` of a window, and dropped otherwise, unless it is the
+only one). All windows of a batch go through the model together; each layer's frame features are averaged
+over time within a window and then over the track's windows, which equals the mean over all frames because
+the windows have equal length.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from audiorec.backbones.base import Backbone, ClipPolicy, file_sha256
+from audiorec.devices import resolve_device
+from audiorec.errors import ParameterError
+
+
+def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Read a state dict from ``.safetensors``, or a torch checkpoint (``.pt``, ``.bin``, ``.ckpt``).
+
+    Checkpoints are read with ``weights_only=True``, so a file cannot execute code when loaded. A checkpoint
+    that wraps its weights under ``state_dict`` or ``model`` is unwrapped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"weights file {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise ParameterError(f"{path} holds a {type(state).__name__}, not a state dict")
+    return state
+
+
+def load_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str, ignore: Sequence[str] = ()) -> None:
+    """Load ``state`` into ``module`` and fail, naming the keys, on anything missing or unexpected.
+
+    ``ignore`` lists key prefixes that a checkpoint may carry without the module needing them (optimizer
+    slots, training-only heads); everything else must match exactly, so a wrong config never loads silently.
+    """
+    state = {k: v for k, v in state.items() if not any(k.startswith(prefix) for prefix in ignore)}
+    result = module.load_state_dict(state, strict=False)
+    problems = []
+    if result.missing_keys:
+        problems.append(f"missing keys {sorted(result.missing_keys)[:10]} ({len(result.missing_keys)} in all)")
+    if result.unexpected_keys:
+        problems.append(f"unexpected keys {sorted(result.unexpected_keys)[:10]} ({len(result.unexpected_keys)} in all)")
+    if problems:
+        raise ParameterError(f"weights {source} do not match {type(module).__name__}: " + "; ".join(problems))
+
+
+class TorchBackbone(Backbone):
+    """Base class of neural backbones.
+
+    Subclasses build ``self.model`` (an ``nn.Module``), set ``sample_rate``, ``clip_seconds`` and
+    ``layer_dims``, and implement :meth:`forward_layers`.
+    """
+
+    uses_gpu: ClassVar[bool] = True
+    autocast_dtype: ClassVar[torch.dtype | None] = torch.bfloat16
+    """Reduced precision used on CUDA (None keeps float32 where a model does not tolerate it)."""
+
+    model: nn.Module
+    clip_seconds: float
+    min_last_window: float = 0.5
+    max_windows_per_forward: int = 64
+
+    def __init__(self, device: str | None = None, max_duration_s: float | None = None) -> None:
+        """``max_duration_s`` crops tracks before windowing (the first paper used 30 s clips)."""
+        self.device = resolve_device(device)
+        self.clip_policy = ClipPolicy(max_duration_s=max_duration_s)
+        self._weights_sha256: str | None = None
+
+    @property
+    def weights_sha256(self) -> str | None:
+        return self._weights_sha256
+
+    @property
+    def precision(self) -> str:
+        """The arithmetic actually used, recorded in the embeddings' metadata."""
+        if self.device.type == "cuda" and self.autocast_dtype is not None:
+            return str(self.autocast_dtype).removeprefix("torch.")
+        return "float32"
+
+    def load_weights(self, path: str | os.PathLike[str], ignore: Sequence[str] = ()) -> None:
+        """Strictly load a local weights file and remember its sha256."""
+        load_strict(self.model, load_state_dict_file(path), str(path), ignore)
+        self._weights_sha256 = file_sha256(path)
+
+    def prepare(self) -> None:
+        """Move the model to its device in inference mode; called once after construction and loading."""
+        self.model.to(self.device).eval().requires_grad_(False)
+
+    @abstractmethod
+    def forward_layers(self, clips: torch.Tensor) -> list[torch.Tensor]:
+        """Per-layer frame features ``(windows, frames, dim)`` for a batch of clips ``(windows, samples)``."""
+
+    def windows(self, signal: np.ndarray) -> np.ndarray:
+        """Cut a signal into ``(n_windows, clip_samples)`` non-overlapping windows (see module docstring)."""
+        size = round(self.clip_seconds * self.sample_rate)
+        n_full, rest = divmod(signal.shape[0], size)
+        pieces = [signal[: n_full * size].reshape(n_full, size)] if n_full else []
+        if rest and (n_full == 0 or rest >= self.min_last_window * size):
+            pieces.append(np.pad(signal[n_full * size :], (0, size - rest))[None])
+        return np.concatenate(pieces).astype(np.float32, copy=False)
+
+    def embed_batch(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        windows = [self.windows(np.asarray(w, dtype=np.float32)) for w in waveforms]
+        owners = np.repeat(np.arange(len(windows)), [len(w) for w in windows])
+        stacked = torch.from_numpy(np.concatenate(windows)) if windows else torch.zeros(0)
+        pooled: list[list[torch.Tensor]] = [[] for _ in self.layers]
+        use_autocast = self.device.type == "cuda" and self.autocast_dtype is not None
+        with torch.inference_mode(), torch.autocast("cuda", dtype=self.autocast_dtype, enabled=use_autocast):
+            for start in range(0, stacked.shape[0], self.max_windows_per_forward):
+                chunk = stacked[start : start + self.max_windows_per_forward]
+                chunk = chunk.pin_memory() if self.device.type == "cuda" else chunk
+                layers = self.forward_layers(chunk.to(self.device, non_blocking=True))
+                if len(layers) != len(self.layers):
+                    name = type(self).__name__
+                    raise RuntimeError(f"{name} returned {len(layers)} layers but declares {len(self.layers)}")
+                for index, frames in enumerate(layers):
+                    pooled[index].append(frames.float().mean(dim=1).cpu())
+        owner_index = torch.from_numpy(owners)
+        counts = torch.bincount(owner_index, minlength=len(windows)).clamp(min=1).unsqueeze(1).float()
+        result = {}
+        for name, chunks in zip(self.layers, pooled, strict=True):
+            per_window = torch.cat(chunks)
+            sums = torch.zeros(len(windows), per_window.shape[1]).index_add_(0, owner_index, per_window)
+            result[name] = (sums / counts).numpy().astype(np.float32)
+        return result

@@ -1,0 +1,25 @@
+"""Where tensors run: detected once, overridable from config (``device: cpu`` / ``cuda`` / ``cuda:1``)."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from audiorec.errors import ParameterError
+
+
+@functools.cache
+def default_device() -> torch.device:
+    """The first CUDA device when one is visible, else the CPU."""
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """Turn a config value into a device; ``None`` or ``"auto"`` picks :func:`default_device`."""
+    if name in (None, "auto"):
+        return default_device()
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"device {name!r} requested but torch sees no CUDA device")
+    return device
