@@ -6,11 +6,10 @@ path and the workflow's DAG construction fast.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from audiorec.backbones.base import Backbone, ClipPolicy, file_sha256, select_layer
-from audiorec.errors import ParameterError
+from audiorec.registry import resolve
 
 BACKBONE_CLASSES: dict[str, str] = {
     "mfcc": "audiorec.backbones.mfcc:MFCCBackbone",
@@ -23,12 +22,7 @@ Neural backbones derive from :class:`audiorec.backbones.torch_base.TorchBackbone
 
 def backbone_class(kind: str) -> type[Backbone]:
     """Import and return the class registered for ``kind``."""
-    try:
-        target = BACKBONE_CLASSES[kind]
-    except KeyError:
-        raise ParameterError(f"unknown backbone kind {kind!r}; known kinds are {sorted(BACKBONE_CLASSES)}") from None
-    module_name, class_name = target.split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    return resolve(BACKBONE_CLASSES, kind, "backbone kind")
 
 
 def build_backbone(kind: str, options: dict[str, Any] | None = None) -> Backbone:
