@@ -15,12 +15,16 @@ validate(config, "config/schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/embed.smk"
+include: "workflow/rules/ssl.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/recommend.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/probe.smk"
 
 
 rule all:
     default_target: True
     input:
         final_outputs(),
+    localrule: True

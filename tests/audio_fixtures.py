@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -17,4 +18,14 @@ def write_tone(
     mono = 0.5 * np.sin(2 * np.pi * freq * t) + noise
     data = np.repeat(mono[:, None], channels, axis=1) if channels > 1 else mono
     sf.write(path, data.astype(np.float32), sample_rate)
+    return path
+
+
+def write_wav_header(path: Path, channels: int, sample_rate: int, n_frames: int = 1000) -> Path:
+    """A 16-bit PCM WAV whose header declares any channel count and rate, however absurd (corrupt headers)."""
+    samples = np.random.default_rng(0).normal(0, 1000, n_frames * max(channels, 1)).astype("<i2").tobytes()
+    block_align = max(channels, 1) * 2
+    fmt = struct.pack("<HHIIHH", 1, channels, sample_rate, (sample_rate * block_align) % 2**32, block_align, 16)
+    body = b"WAVEfmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(samples)) + samples
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
     return path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -29,9 +31,9 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return process
 
 
-def planned_jobs(workdir: Path) -> list[tuple[str, dict[str, str]]]:
-    """(rule, wildcards) of every job a dry run would execute, leaving out the target rule ``all``."""
-    output = snakemake(workdir, "--dry-run").stdout
+def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run (with extra ``args``) would execute, leaving out rule ``all``."""
+    output = snakemake(workdir, "--dry-run", *args).stdout
     jobs = []
     for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", output):
         header = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block.strip())
@@ -52,6 +54,10 @@ def tiny_config() -> dict:
     config = yaml.safe_load((REPO / ".test" / "config_tiny" / "config.yaml").read_text())
     # A second backbone, so a change to one of them can be shown not to touch the other.
     config["backbones"]["mfcc8"] = {"kind": "mfcc", "options": {"n_mfcc": 8}}
+    # A self-supervised backbone the workflow trains: a tiny encoder, one epoch, augmented positives (the tiny
+    # world's 3-s clips hold one segment, too short for adjacent or random positives).
+    options = {"loss": "infonce", "positive": "self", "channels": [4, 8, 8, 16, 16], "embedding_dim": 32, "epochs": 1}
+    config["backbones"]["ssl_tiny"] = {"kind": "ssl", "options": {**options, "batch_size": 16}}
     return config
 
 
@@ -62,6 +68,8 @@ def workdir(tmp_path_factory, tiny_config) -> Path:
     shutil.copy(REPO / "Snakefile", root / "Snakefile")
     shutil.copytree(REPO / "workflow", root / "workflow")
     shutil.copytree(REPO / "config", root / "config")
+    # profiles/default (picked up automatically) sets the rerun triggers the rebuild tests rely on.
+    shutil.copytree(REPO / "profiles", root / "profiles")
     write_config(root, tiny_config)
     snakemake(root, "results/demo/data/tracks.parquet")
     audio = root / "results" / "demo" / "data" / "audio"
@@ -77,7 +85,17 @@ def test_results_table_has_every_run(workdir):
     expected = {
         (split, model, backbone)
         for split in ("val", "test")
-        for model, backbone in [("knn", "mfcc"), ("knn", "mfcc8"), ("popularity", "none"), ("random", "none")]
+        for model, backbone in [
+            ("knn", "mfcc"),
+            ("knn", "mfcc8"),
+            ("knn", "ssl_tiny"),
+            ("popularity", "none"),
+            ("random", "none"),
+            ("shallow", "mfcc"),
+            ("shallow", "mfcc_shuffled"),
+            ("shallow_random", "none"),
+            ("bert4rec", "mfcc"),
+        ]
     }
     assert runs == expected
     for column in ("HitRate@10", "Recall@50", "NDCG@50", "Precision@10", "MRR@50", "NDCG@50 ci_low"):
@@ -119,7 +137,7 @@ def test_changing_one_backbone_reruns_only_its_descendants(workdir, tiny_config)
     finally:
         write_config(workdir, tiny_config)
     rules = sorted({rule for rule, _ in jobs})
-    assert rules == ["aggregate", "embed_gather", "embed_shard", "evaluate", "recommend"]
+    assert rules == ["aggregate", "embed_gather", "embed_shard", "evaluate", "probe", "probe_table", "recommend"]
     assert all(w.get("backbone", "mfcc8") == "mfcc8" for _, w in jobs)
     assert sum(rule == "embed_shard" for rule, _ in jobs) == 3  # 200 tracks in shards of 80
     assert sum(rule == "evaluate" for rule, _ in jobs) == 2  # knn on mfcc8, val and test
@@ -147,6 +165,144 @@ def test_changing_a_model_reruns_only_that_model(workdir, tiny_config):
         write_config(workdir, tiny_config)
     assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "recommend"]
     assert {w["model"] for rule, w in jobs if rule != "aggregate"} == {"knn"}
+
+
+def test_adding_a_backbone_runs_only_its_jobs(workdir, tiny_config):
+    changed = yaml.safe_load(yaml.safe_dump(tiny_config))
+    changed["backbones"]["mfcc20"] = {"kind": "mfcc", "options": {"n_mfcc": 20}}
+    write_config(workdir, changed)
+    try:
+        jobs = planned_jobs(workdir)
+    finally:
+        write_config(workdir, tiny_config)
+    assert sorted({rule for rule, _ in jobs}) == [
+        "aggregate",
+        "embed_gather",
+        "embed_shard",
+        "evaluate",
+        "probe",
+        "probe_table",
+        "recommend",
+    ]
+    assert {w["backbone"] for rule, w in jobs if rule not in ("aggregate", "probe_table")} == {"mfcc20"}
+    assert sum(rule == "embed_shard" for rule, _ in jobs) == 3
+    runs = sum(rule == "recommend" for rule, _ in jobs)  # knn, and any other model that runs on every backbone
+    assert runs >= 1 and sum(rule == "evaluate" for rule, _ in jobs) == 2 * runs  # val and test
+
+
+def test_editing_a_script_reruns_its_rule_and_descendants_only(workdir):
+    script = workdir / "workflow" / "scripts" / "evaluate.py"
+    original = script.read_text()
+    original_times = (script.stat().st_atime_ns, script.stat().st_mtime_ns)
+    script.write_text(original + "# an edit\n")
+    try:
+        changed = snakemake(workdir, "--list-changes", "code").stdout.split()
+        summary = snakemake(workdir, "--summary").stdout.splitlines()
+        jobs = planned_jobs(workdir)
+        # Without the code trigger, the edit is still reported but reruns nothing.
+        without_code = planned_jobs(workdir, "--rerun-triggers", "mtime", "params", "input", "software-env")
+    finally:
+        # Snakemake's code trigger compares a script's mtime with its outputs', so restore both.
+        script.write_text(original)
+        os.utime(script, ns=original_times)
+    metrics = sorted(str(p.relative_to(workdir)) for p in (workdir / "results/demo/runs").rglob("metrics_*.parquet"))
+    assert metrics and sorted(path for path in changed if path.startswith("results/")) == metrics
+    pending = {row.split("\t")[2] for row in summary[1:] if row.endswith("\tupdate pending")}
+    assert pending == {"evaluate", "aggregate"}
+    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate"]
+    assert sum(rule == "evaluate" for rule, _ in jobs) == len(metrics)
+    assert without_code == []
+    assert planned_jobs(workdir) == []  # the outputs are again newer than the script
+
+
+def test_probe_table_has_a_row_per_backbone_in_the_papers_layout(workdir):
+    table = pl.read_csv(workdir / "results/demo/tables/probes.csv")
+    assert table.get_column("backbone").to_list() == ["mfcc", "mfcc8", "ssl_tiny"]
+    columns = ["genre SVM", "genre LR", "instrument SVM", "instrument LR", "playlist HR@10", "playlist MPR"]
+    assert set(columns) <= set(table.columns) and "playlist full NDCG@10" in table.columns
+    assert table.filter(pl.col("backbone") == "mfcc")["genre LR"].item() > 0.5  # 7 styles: chance is ~0.14
+    markdown = (workdir / "results/demo/tables/probes.md").read_text()
+    assert "| backbone | dim | genre SVM | genre LR | instrument SVM | instrument LR |" in markdown
+
+
+def test_ssl_trains_on_training_tracks_only_and_playlists_leave_them_out(workdir):
+    import torch
+
+    results = workdir / "results/demo"
+    training = set(read_table(results / "ssl/train_tracks.parquet").get_column("track_id").to_list())
+    for task in ("genre", "instrument"):
+        labels = read_table(results / f"data/labels/{task}.parquet", "labels")
+        assert training <= set(labels.filter(pl.col("split") == "train").get_column("track_id").to_list())
+    assert training <= set(read_table(results / "split/train.parquet", "split").get_column("track_id").to_list())
+    history = torch.load(results / "ssl/ssl_tiny.pt", weights_only=True)["history"]
+    assert history["n_tracks"] + len(history["skipped"]) == len(training) > 20
+    assert {Path(path).stem for path in history["skipped"]} == training & set(CORRUPTED.values())
+    track_ids, vectors = read_embeddings(results / "embeddings/ssl_tiny.parquet")
+    assert vectors.shape == (len(track_ids), 64)  # mean and std of 32-d segment vectors
+    playlist = json.loads((results / "probes/playlist/ssl_tiny.json").read_text())
+    assert playlist["n_catalogue"] == len(set(track_ids) - training)
+
+
+def test_retraining_an_ssl_backbone_reruns_only_its_descendants(workdir, tiny_config):
+    changed = yaml.safe_load(yaml.safe_dump(tiny_config))
+    changed["backbones"]["ssl_tiny"]["options"]["temperature"] = 0.2
+    write_config(workdir, changed)
+    try:
+        jobs = planned_jobs(workdir)
+    finally:
+        write_config(workdir, tiny_config)
+    assert sorted({rule for rule, _ in jobs}) == [
+        "aggregate",
+        "embed_gather",
+        "embed_shard",
+        "evaluate",
+        "probe",
+        "probe_table",
+        "recommend",
+        "ssl_train",
+    ]
+    assert {w["backbone"] for rule, w in jobs if rule not in ("aggregate", "probe_table")} == {"ssl_tiny"}
+    assert sum(rule == "probe" for rule, _ in jobs) == 3  # genre, instrument, playlist
+
+
+def test_trained_runs_keep_their_best_checkpoint_and_a_training_log(workdir):
+    import torch
+
+    runs = workdir / "results/demo/runs"
+    for run in ("shallow/mfcc", "shallow/mfcc_shuffled", "shallow_random/none", "bert4rec/mfcc"):
+        log = pl.read_csv(runs / run / "seed0/training_log.csv")
+        assert log.get_column("epoch").to_list()[0] == 0 and "val_HitRate@50" in log.columns
+        assert (runs / run / "seed0/last.pt").exists()
+        checkpoint = torch.load(runs / run / "seed0/checkpoint.pt", weights_only=True)
+        assert checkpoint["epoch"] == log.filter(pl.col("best")).get_column("epoch").max()
+    real = read_table(runs / "shallow/mfcc/seed0/recommendations.parquet", "recommendations")
+    shuffled = read_table(runs / "shallow/mfcc_shuffled/seed0/recommendations.parquet", "recommendations")
+    assert real.height == shuffled.height and not real.equals(shuffled)
+
+
+def test_adding_a_shuffled_control_runs_only_that_control(workdir, tiny_config):
+    changed = yaml.safe_load(yaml.safe_dump(tiny_config))
+    changed["models"]["bert4rec"]["backbones"].append({"backbone": "mfcc", "shuffle": True})
+    write_config(workdir, changed)
+    try:
+        jobs = planned_jobs(workdir)
+    finally:
+        write_config(workdir, tiny_config)
+    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "train_recommender"]
+    assert {(w["model"], w["backbone"]) for rule, w in jobs if rule != "aggregate"} == {("bert4rec", "mfcc_shuffled")}
+
+
+def test_changing_a_trained_model_retrains_only_that_model(workdir, tiny_config):
+    changed = yaml.safe_load(yaml.safe_dump(tiny_config))
+    changed["models"]["shallow"]["options"]["margin"] = 0.3
+    write_config(workdir, changed)
+    try:
+        jobs = planned_jobs(workdir)
+    finally:
+        write_config(workdir, tiny_config)
+    trained = sorted(w["backbone"] for rule, w in jobs if rule == "train_recommender")
+    assert trained == ["mfcc", "mfcc_shuffled"]
+    assert {w["model"] for rule, w in jobs if rule != "aggregate"} == {"shallow"}
 
 
 def test_invalid_config_is_rejected_before_anything_runs(workdir, tiny_config):

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from audiorec.audio import load_audio
 from audiorec.backbones import Backbone, select_layer
 from audiorec.errors import AudioError, AudiorecError, SchemaError
-from audiorec.tables import SCHEMAS, embeddings_table, read_metadata, write_table
+from audiorec.tables import SCHEMAS, embeddings_table, read_metadata, read_table, write_table
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,16 @@ class _DecodedTracks(Dataset):
     def __len__(self) -> int:
         return len(self.track_ids)
 
-    def __getitem__(self, index: int) -> tuple[str, str, np.ndarray | None, str | None]:
+    def __getitem__(self, index: int) -> tuple[str, str, torch.Tensor | None, str | None]:
+        """Decode one track; the signal travels as a tensor, which workers hand over in shared memory.
+
+        A numpy array would be pickled through a pipe instead, which costs a decoding worker about as much
+        time per track as decoding a FLAC file does.
+        """
         track_id, path = self.track_ids[index], self.paths[index]
         try:
             signal = load_audio(path, self.sample_rate, max_duration_s=self.clip_policy.max_duration_s)
-            return track_id, str(path), self.clip_policy.apply(signal, self.sample_rate), None
+            return track_id, str(path), torch.from_numpy(self.clip_policy.apply(signal, self.sample_rate)), None
         except AudioError as error:
             return track_id, str(path), None, error.problem
         except Exception as error:  # a decoder bug must not kill a 100k-track extraction either
@@ -121,7 +126,7 @@ def extract(
                 if error is not None:
                     result.failures.append({"track_id": track_id, "audio_path": path, "error": error})
                 else:
-                    decoded.append((track_id, path, signal))
+                    decoded.append((track_id, path, signal.numpy()))
             for (track_id, path, signal), vectors, error in _embed_isolating_failures(backbone, decoded):
                 if error is not None:
                     result.failures.append({"track_id": track_id, "audio_path": path, "error": error})
@@ -179,6 +184,14 @@ def write_shard(result: ShardResult, backbone: Backbone, vectors_path: str | Pat
     write_table(result.failures_frame(), failures_path, kind="failures")
 
 
+def _read_shard(path: str | Path) -> pa.Table:
+    """Read one shard's vectors; a damaged shard is named, so the user knows which one to delete and rerun."""
+    try:
+        return pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as error:
+        raise SchemaError(f"{path}: cannot read shard: {error}") from error
+
+
 def gather_shards(
     shard_paths: Sequence[str | Path],
     failure_paths: Sequence[str | Path],
@@ -194,9 +207,9 @@ def gather_shards(
     """
     if not shard_paths:
         raise SchemaError("no shards to gather")
+    tables = [_read_shard(path) for path in shard_paths]
     metadata = read_metadata(shard_paths[0])
     layers = list(metadata.get("layers", []))
-    tables = [pq.read_table(path) for path in shard_paths]
     combined = pa.concat_tables(tables)
     if combined.num_rows == 0:
         raise AudiorecError(f"no track could be embedded; see {failures_path} for every error")
@@ -211,7 +224,7 @@ def gather_shards(
     )
     metadata.update({"layer": layer, "dim": int(vectors.shape[1]), **(extra_metadata or {})})
     write_table(table, embeddings_path, metadata=metadata)
-    failures = pl.concat([pl.read_parquet(path) for path in failure_paths]) if failure_paths else None
+    failures = pl.concat([read_table(path, "failures") for path in failure_paths]) if failure_paths else None
     if failures is None:
         failures = pl.DataFrame(schema=dict(zip(SCHEMAS["failures"].names, [pl.String] * 3, strict=True)))
     write_table(failures, failures_path, kind="failures")

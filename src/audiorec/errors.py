@@ -20,3 +20,15 @@ class AudioError(AudiorecError):
 
 class SchemaError(AudiorecError):
     """A table on disk does not follow its contract (missing columns, wrong types)."""
+
+
+class DatasetError(AudiorecError):
+    """A dataset's files cannot be turned into the workflow's tables; the message names the file and the problem."""
+
+
+class DownloadError(AudiorecError):
+    """A declared file cannot be fetched, fails its checksum, or an archive is unsafe to extract."""
+
+
+class TrainingError(AudiorecError):
+    """Training a model went wrong (a non-finite loss); the message names the model, the epoch and the value."""

@@ -78,3 +78,67 @@ def recommendation_markdown(summary: pl.DataFrame, split_stats: pl.DataFrame) ->
         sections += [f"## {split} (mean ± 95 % CI half-width over users)", "", markdown_table(shown, shown.columns), ""]
     sections += ["## Split statistics", "", markdown_table(split_stats, split_stats.columns), ""]
     return "\n".join(sections)
+
+
+PROBE_CLASSIFIERS = {"svm": "SVM", "logreg": "LR"}
+
+
+def probe_summary(results: Sequence[dict]) -> pl.DataFrame:
+    """One row per backbone from probe results (the JSON of each probe, with its ``task`` and ``backbone``).
+
+    Columns follow Table 3 of Choi et al. (2022): ``<task> SVM`` and ``<task> LR`` test accuracies for every
+    label task (and their ``macro-F1``), then the sampled playlist metrics ``playlist HR@k`` and ``playlist MPR``
+    and their full-catalogue counterparts.
+    """
+    rows: dict[str, dict[str, object]] = {}
+    for result in results:
+        row = rows.setdefault(result["backbone"], {"backbone": result["backbone"], "dim": result["dim"]})
+        task = result["task"]
+        if "MPR" in result:
+            k = result["k"]
+            for key in (f"HR@{k}", "MPR", f"full HitRate@{k}", f"full NDCG@{k}"):
+                row[f"{task} {key}"] = result[key]
+            continue
+        for classifier, short in PROBE_CLASSIFIERS.items():
+            row[f"{task} {short}"] = result[classifier]["accuracy"]
+            row[f"{task} {short} macro-F1"] = result[classifier]["macro_f1"]
+    return pl.from_dicts(list(rows.values()), infer_schema_length=None)
+
+
+def probe_markdown(summary: pl.DataFrame) -> str:
+    """The MIR table in the second paper's layout, then sampled versus full-catalogue playlist metrics and
+    the classifiers' macro-F1."""
+
+    def table(columns: list[str]) -> str:
+        shown = summary.select(
+            "backbone", *[pl.col(c).round(4).cast(pl.String).fill_null("-").alias(c) for c in columns]
+        )
+        return markdown_table(shown, shown.columns)
+
+    metrics = [c for c in summary.columns if c not in ("backbone", "dim")]
+    accuracy = [c for c in metrics if c.endswith((" SVM", " LR"))]
+    sampled = [c for c in metrics if " HR@" in c or c.endswith(" MPR")]
+    full = [c for c in metrics if " full " in c]
+    f1 = [c for c in metrics if c.endswith("macro-F1")]
+    sections = [
+        "# MIR probes and playlist continuation",
+        "",
+        "Test accuracy of linear probes on frozen track embeddings (C chosen on the validation split); playlist",
+        "continuation by ItemKNN from 3 query tracks, each held-out track ranked against 100 sampled tracks",
+        "(HR: higher is better; MPR, mean percentile rank: lower is better, 0.5 is chance).",
+        "",
+        table(["dim", *accuracy, *sampled]),
+        "",
+    ]
+    if full:
+        sections += [
+            "## Playlist continuation: sampled versus full-catalogue ranking",
+            "",
+            "Sampled metrics can order systems differently from full rankings (Krichene & Rendle, KDD 2020).",
+            "",
+            table([*sampled, *full]),
+            "",
+        ]
+    if f1:
+        sections += ["## Macro-F1 of the probes", "", table(f1), ""]
+    return "\n".join(sections)

@@ -25,6 +25,7 @@ lazy Parquet scan of hundreds of millions of events, and only the pair-level out
 from __future__ import annotations
 
 import calendar
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -220,16 +221,28 @@ def _events(interactions: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     )
 
 
-def temporal_split(interactions: pl.LazyFrame | pl.DataFrame, config: SplitConfig) -> SplitResult:
+EVENTS_PER_PASS = 50_000_000
+"""Events grouped in one pass. Larger logs are grouped in several passes over disjoint sets of users, because
+the group-by holds every (user, track) pair of its pass in memory (about 250 bytes each): on a generated
+100-million-event log with 32 million pairs, one pass peaked at 8.6 GB and two at 5.3 GB, at the cost of
+reading the log once more (benchmarks/split_scale.py)."""
+
+
+def temporal_split(
+    interactions: pl.LazyFrame | pl.DataFrame, config: SplitConfig, *, passes: int | None = None
+) -> SplitResult:
     """Split a listening log into train / val / test / cold_test as described in the module docstring.
 
     Parameters
     ----------
     interactions
         The "interactions" table (``user_id``, ``track_id``, ``timestamp`` with a time zone), eager or lazy;
-        a lazy Parquet scan lets the filter and the group-by run without loading the whole log.
+        a lazy Parquet scan lets the filter and the group-by stream without loading the whole log.
     config
         Window and seed.
+    passes
+        Number of passes over the log, each grouping the events of a disjoint hash-partition of the users;
+        the result does not depend on it. ``None`` takes one pass per :data:`EVENTS_PER_PASS` events.
 
     Returns
     -------
@@ -239,34 +252,17 @@ def temporal_split(interactions: pl.LazyFrame | pl.DataFrame, config: SplitConfi
     Raises
     ------
     ParameterError
-        If a column is missing or the timestamp is not a zoned datetime.
+        If a column is missing, the timestamp is not a zoned datetime, or ``passes`` is not positive.
     """
-    test_start, train_start, test_end = config.test_start, config.train_start, config.test_end
     events = _events(interactions)
-    timestamp = pl.col("timestamp")
-    # Events from test_end on cannot lower any first-listen time that matters: a pair whose first event is
-    # at or after test_end is in no split, so dropping them before the group-by changes no output row.
-    pairs = (
-        events.filter(timestamp < test_end)
-        .group_by("user_id", "track_id")
-        .agg(
-            timestamp.min().alias("first_ts"),
-            timestamp.is_between(train_start, test_start, closed="left").sum().alias("train_plays"),
-            (timestamp >= test_start).sum().alias("eval_plays"),
-        )
-    )
-    first_ts = pl.col("first_ts")
-    train_lf = pairs.filter(first_ts.is_between(train_start, test_start, closed="left")).select(
-        "user_id", "track_id", "first_ts", pl.col("train_plays").cast(pl.Int32).alias("plays")
-    )
-    candidates_lf = pairs.filter(first_ts >= test_start).select(
-        "user_id", "track_id", "first_ts", pl.col("eval_plays").cast(pl.Int32).alias("plays")
-    )
-    known_tracks_lf = pairs.filter(first_ts < test_start).select("track_id").unique()
-    train, candidates, known_tracks = pl.collect_all([train_lf, candidates_lf, known_tracks_lf])
-
-    train = _conform(train)
-    candidates = _conform(candidates)
+    if passes is None:
+        passes = max(1, math.ceil(events.select(pl.len()).collect(engine="streaming").item() / EVENTS_PER_PASS))
+    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+        raise ParameterError(f"passes must be a positive integer; got {passes!r}")
+    parts = [_pairs_by_window(events, config, part, passes) for part in range(passes)]
+    train = _conform(pl.concat([part[0] for part in parts]))
+    candidates = _conform(pl.concat([part[1] for part in parts]))
+    known_tracks = pl.concat([part[2] for part in parts]).unique()
     train_users = train.select("user_id").unique()
     eligible = candidates.join(train_users, on="user_id", how="semi").join(
         train.select("track_id").unique(), on="track_id", how="semi"
@@ -276,6 +272,45 @@ def temporal_split(interactions: pl.LazyFrame | pl.DataFrame, config: SplitConfi
     test = eligible.join(val_users, on="user_id", how="anti")
     cold_test = candidates.join(known_tracks, on="track_id", how="anti").join(train_users, on="user_id", how="semi")
     return SplitResult(train=train, val=_conform(val), test=_conform(test), cold_test=_conform(cold_test))
+
+
+def _pairs_by_window(
+    events: pl.LazyFrame, config: SplitConfig, part: int, passes: int
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """One pass: the train pairs, the evaluation candidates and the tracks known before ``test_start``.
+
+    Only users whose id hashes to ``part`` (modulo ``passes``) are grouped; every pair of a user falls in the
+    same pass, so the passes' outputs are disjoint and together equal a single pass's.
+    """
+    test_start, train_start, test_end = config.test_start, config.train_start, config.test_end
+    timestamp = pl.col("timestamp")
+    # Events from test_end on cannot lower any first-listen time that matters: a pair whose first event is
+    # at or after test_end is in no split, so dropping them before the group-by changes no output row.
+    selected = events.filter(timestamp < test_end)
+    if passes > 1:
+        selected = selected.filter(pl.col("user_id").hash(seed=0) % passes == part)
+    # The window flags are columns before the group-by, so that it only sums and takes a minimum, the
+    # aggregations Polars runs on its fast path.
+    pairs = (
+        selected.with_columns(
+            timestamp.is_between(train_start, test_start, closed="left").cast(pl.UInt32).alias("train_plays"),
+            (timestamp >= test_start).cast(pl.UInt32).alias("eval_plays"),
+        )
+        .group_by("user_id", "track_id")
+        .agg(timestamp.min().alias("first_ts"), pl.col("train_plays").sum(), pl.col("eval_plays").sum())
+    )
+    first_ts = pl.col("first_ts")
+    train = pairs.filter(first_ts.is_between(train_start, test_start, closed="left")).select(
+        "user_id", "track_id", "first_ts", pl.col("train_plays").alias("plays")
+    )
+    candidates = pairs.filter(first_ts >= test_start).select(
+        "user_id", "track_id", "first_ts", pl.col("eval_plays").alias("plays")
+    )
+    known_tracks = pairs.filter(first_ts < test_start).select("track_id").unique()
+    # The streaming engine reads the log in batches into the group-by, so the events are never all in memory
+    # at once: peak memory follows the number of (user, track) pairs of the pass, not the number of events.
+    train_frame, candidate_frame, known_frame = pl.collect_all([train, candidates, known_tracks], engine="streaming")
+    return train_frame, candidate_frame, known_frame
 
 
 def _assign_val_users(users: pl.Series, config: SplitConfig) -> pl.DataFrame:
@@ -291,8 +326,13 @@ def _assign_val_users(users: pl.Series, config: SplitConfig) -> pl.DataFrame:
 
 
 def _conform(frame: pl.DataFrame) -> pl.DataFrame:
-    """Cast to the split contract's columns and types and sort, so outputs are byte-for-byte reproducible."""
-    return frame.select(pl.col(name).cast(dtype) for name, dtype in SPLIT_SCHEMA.items()).sort(_SORT_KEY)
+    """Cast to the split contract's columns and types and sort, so outputs are byte-for-byte reproducible.
+
+    The sort runs on the streaming engine, which sorts the millions of train pairs of a full-size log in
+    parallel chunks; the keys are unique per row, so the order is fully determined.
+    """
+    columns = (pl.col(name).cast(dtype) for name, dtype in SPLIT_SCHEMA.items())
+    return frame.lazy().select(columns).sort(_SORT_KEY).collect(engine="streaming")
 
 
 def write_split(result: SplitResult, out_dir: str | os.PathLike[str]) -> None:

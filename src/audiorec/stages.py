@@ -29,6 +29,37 @@ def fetch_dataset(source: str, options: Mapping[str, Any], out_dir: str | Path) 
     get_source(source).fetch(options, out_dir)
 
 
+def download(name: str, spec: Mapping[str, Any], dest: str | Path) -> None:
+    """Fetch a declared file (URL or local path) to ``dest``, verified against its checksum."""
+    from audiorec.download import DownloadSpec, fetch
+
+    fetch(DownloadSpec.from_mapping(name, spec), dest)
+
+
+def extract(archive_path: str | Path, archive_format: str, out_dir: str | Path) -> None:
+    """Unpack a downloaded archive into ``out_dir``, refusing members that would land outside it."""
+    from audiorec.archives import extract_archive
+
+    extract_archive(archive_path, archive_format, out_dir)
+
+
+def embed_precomputed(
+    source: str,
+    dataset_options: Mapping[str, Any],
+    backbone_name: str,
+    backbone_options: Mapping[str, Any],
+    tracks_path: str | Path,
+    embeddings_path: str | Path,
+    failures_path: str | Path,
+) -> None:
+    """Write a ``precomputed`` backbone's embeddings: the dataset's own vectors, aligned with its tracks."""
+    from audiorec.precomputed import PRECOMPUTED_KIND, import_features, precomputed_options
+
+    feature = precomputed_options(backbone_options).feature
+    metadata = {"backbone": backbone_name, "backbone_kind": PRECOMPUTED_KIND, "feature": feature, "source": source}
+    import_features(source, dataset_options, feature, tracks_path, embeddings_path, failures_path, metadata)
+
+
 def shard_count(n_tracks: int, shard_size: int) -> int:
     """Number of extraction shards for a catalogue (at least one)."""
     if shard_size <= 0:
@@ -47,13 +78,21 @@ def embed_shard(
     batch_size: int = 8,
     num_workers: int = 0,
     progress: bool = True,
+    weights: str | Path | None = None,
 ) -> None:
-    """Embed the ``shard``-th block of ``shard_size`` tracks (in tracks-table order) with every layer."""
+    """Embed the ``shard``-th block of ``shard_size`` tracks (in tracks-table order) with every layer.
+
+    ``weights`` is a checkpoint the workflow trained for this backbone (rule ``ssl_train``); it becomes the
+    backbone's ``weights`` option.
+    """
     from audiorec.backbones import build_backbone
     from audiorec.embed import extract, write_shard
 
     tracks = read_table(tracks_path, "tracks").slice(shard * shard_size, shard_size)
-    backbone = build_backbone(backbone_spec["kind"], backbone_spec.get("options"))
+    options = dict(backbone_spec.get("options") or {})
+    if weights is not None:
+        options["weights"] = str(weights)
+    backbone = build_backbone(backbone_spec["kind"], options)
     paths = [resolve_audio_path(p, tracks_path) for p in tracks.get_column("audio_path")]
     result = extract(
         tracks.get_column("track_id").to_list(),
@@ -102,9 +141,30 @@ def recommend(
     embeddings_path: str | Path | None,
     top_k: int,
     out_path: str | Path,
+    *,
+    shuffle: bool = False,
+    validation_path: str | Path | None = None,
+    checkpoint_path: str | Path | None = None,
+    training_log_path: str | Path | None = None,
+    threads: int | None = None,
 ) -> None:
-    """Fit a recommender on train and write top-``top_k`` lists for every user of the target splits."""
-    from audiorec.recommenders import Catalogue, TrainData, recommendations_frame, recommender_class
+    """Fit a recommender on train and write top-``top_k`` lists for every user of the target splits.
+
+    ``shuffle`` permutes the embedding rows with ``seed`` first (the shuffled-embedding control, see
+    :mod:`audiorec.controls`). A trained model (:class:`~audiorec.recommenders.TrainedRecommender`) learns on
+    every train user, early-stops on ``validation_path``, and writes its best weights to ``checkpoint_path``
+    and one row per epoch to ``training_log_path``; its per-epoch resume state lives beside the checkpoint.
+    ``threads`` caps torch's CPU threads at the job's allotment: more threads than cores make small kernels
+    spin instead of compute.
+    """
+    from audiorec.recommenders import (
+        Catalogue,
+        RunFiles,
+        TrainData,
+        TrainedRecommender,
+        recommendations_frame,
+        recommender_class,
+    )
 
     model_class = recommender_class(model_spec["kind"])
     model = model_class.from_options(dict(model_spec.get("options") or {}), seed)
@@ -112,10 +172,27 @@ def recommend(
         if embeddings_path is None:
             raise ParameterError(f"model {model_spec['kind']} needs an embeddings table")
         track_ids, vectors = read_embeddings(embeddings_path)
+        if shuffle:
+            from audiorec.controls import shuffle_rows
+
+            vectors = shuffle_rows(vectors, seed)
         catalogue = Catalogue.from_tracks(track_ids, vectors)
     else:
         catalogue = Catalogue.from_tracks(read_table(tracks_path, "tracks").get_column("track_id").to_list())
     train = read_table(train_path, "split")
+    if isinstance(model, TrainedRecommender):
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+        if validation_path is None or checkpoint_path is None or training_log_path is None:
+            raise ParameterError(
+                f"model {model_spec['kind']} trains: it needs validation_path, checkpoint_path and training_log_path"
+            )
+        fit_users = sorted(train.get_column("user_id").unique().to_list())
+        validation = TrainData.build(read_table(validation_path, "split"), catalogue, fit_users)
+        files = RunFiles.beside(checkpoint_path, training_log_path)
+        model.fit(catalogue, TrainData.build(train, catalogue, fit_users), validation, files)
     users = sorted(set().union(*(read_table(p, "split").get_column("user_id").to_list() for p in target_paths)))
     train_data = TrainData.build(train, catalogue, users)
     scores, items = model.recommend(catalogue, train_data, top_k)
@@ -147,7 +224,7 @@ def aggregate(
     from audiorec.report import recommendation_markdown, summarize_runs
 
     frames = [
-        pl.read_parquet(run["path"]).with_columns(
+        read_table(run["path"]).with_columns(
             pl.lit(run["split"]).alias("split"),
             pl.lit(run["model"]).alias("model"),
             pl.lit(run["backbone"]).alias("backbone"),
@@ -159,3 +236,105 @@ def aggregate(
     split_stats = pl.read_csv(split_stats_path)
     write_text_atomic(summary.write_csv(float_precision=6), csv_path)
     write_text_atomic(recommendation_markdown(summary, split_stats), markdown_path)
+
+
+def ssl_training_tracks(
+    tracks_path: str | Path,
+    label_paths: Sequence[str | Path],
+    train_split_path: str | Path | None,
+    out_path: str | Path,
+) -> None:
+    """Write the tracks self-supervised encoders may train on (:mod:`audiorec.ssl.data`): ``track_id``."""
+    from audiorec.ssl import training_track_ids
+
+    track_ids = read_table(tracks_path, "tracks").get_column("track_id").to_list()
+    labels = [read_table(path, "labels") for path in label_paths]
+    train = read_table(train_split_path, "split") if train_split_path is not None else None
+    chosen = training_track_ids(track_ids, labels, train)
+    log.info("%d of %d tracks are self-supervised training tracks", len(chosen), len(track_ids))
+    write_table(pl.DataFrame({"track_id": chosen}, schema={"track_id": pl.String}), out_path)
+
+
+def ssl_train(
+    tracks_path: str | Path,
+    training_tracks_path: str | Path,
+    options: Mapping[str, Any],
+    out_path: str | Path,
+    *,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> None:
+    """Train a self-supervised encoder on the training tracks' audio and write its checkpoint.
+
+    The training state after every epoch is kept beside the checkpoint (``<name>.state.pt``), so an
+    interrupted job resumes, and a job rerun with more ``epochs`` continues where the last one ended.
+    """
+    from audiorec.ssl import SSLConfig, save_checkpoint, train
+
+    config = SSLConfig.from_mapping(options)
+    chosen = read_table(training_tracks_path).get_column("track_id").to_list()
+    tracks = read_table(tracks_path, "tracks").filter(pl.col("track_id").is_in(chosen))
+    paths = [resolve_audio_path(p, tracks_path) for p in tracks.get_column("audio_path")]
+    state_path = Path(out_path).with_suffix(".state.pt")
+    model, history = train(config, paths, resume_path=state_path, num_workers=num_workers, progress=progress)
+    save_checkpoint(model, history, out_path)
+    log.info("losses per epoch: %s", ", ".join(f"{loss:.4f}" for loss in history.losses))
+
+
+def probe(
+    task: str,
+    embeddings_path: str | Path,
+    task_table_path: str | Path,
+    options: Mapping[str, Any],
+    out_path: str | Path,
+    *,
+    excluded_path: str | Path | None = None,
+) -> None:
+    """Probe a backbone's embeddings on one task and write the result as JSON.
+
+    ``task`` is :data:`audiorec.playlists.PLAYLIST_TASK` (``task_table_path`` is the playlists table; tracks listed in
+    ``excluded_path`` leave the catalogue) or a label task (``task_table_path`` is its labels table).
+    ``options`` is the config's ``probes`` block.
+    """
+    import json
+
+    from audiorec.playlists import PLAYLIST_TASK
+
+    track_ids, vectors = read_embeddings(embeddings_path)
+    if task == PLAYLIST_TASK:
+        from audiorec.config import dataclass_from_mapping
+        from audiorec.playlists import ContinuationProtocol, probe_playlists
+
+        protocol = dataclass_from_mapping(ContinuationProtocol, options.get("playlist"), "probes.playlist")
+        excluded = read_table(excluded_path).get_column("track_id").to_list() if excluded_path is not None else []
+        result = probe_playlists(track_ids, vectors, read_table(task_table_path, "playlists"), excluded, protocol)
+    else:
+        from audiorec.probes import DEFAULT_CS, probe_labels
+
+        result = probe_labels(
+            track_ids,
+            vectors,
+            read_table(task_table_path, "labels"),
+            options.get("C", DEFAULT_CS),
+            max_iter=options.get("max_iter", 5000),
+            seed=options.get("seed", 0),
+        )
+    payload = {"task": task, "dim": int(vectors.shape[1]), **result}
+    log.info("%s probe: %s", task, json.dumps(payload))
+    write_text_atomic(json.dumps(payload, indent=2) + "\n", out_path)
+
+
+def probe_table(results: Sequence[Mapping[str, Any]], csv_path: str | Path, markdown_path: str | Path) -> None:
+    """Collect probe results into the MIR table (CSV and Markdown), one row per backbone.
+
+    Each element of ``results`` names a probe JSON (``path``) and its ``task`` and ``backbone``.
+    """
+    import json
+
+    from audiorec.report import probe_markdown, probe_summary
+
+    summary = probe_summary(
+        [{**json.loads(Path(r["path"]).read_text()), "task": r["task"], "backbone": r["backbone"]} for r in results]
+    )
+    write_text_atomic(summary.write_csv(float_precision=6), csv_path)
+    write_text_atomic(probe_markdown(summary), markdown_path)

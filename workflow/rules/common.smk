@@ -7,8 +7,16 @@ import pyarrow.parquet as pq
 
 from audiorec.config import canonical_json
 from audiorec.backbones import backbone_class
-from audiorec.datasets import get_source
-from audiorec.recommenders import recommender_class
+from audiorec.datasets import (
+    SOURCE_FEATURES,
+    dataset_tables,
+    fetch_output_paths,
+    get_source,
+)
+from audiorec.download import DownloadSpec, substitute_downloads
+from audiorec.playlists import PLAYLIST_TASK
+from audiorec.precomputed import PRECOMPUTED_KIND, feature_option, precomputed_options
+from audiorec.recommenders import TrainedRecommender, recommender_class
 
 
 def _alternatives(names):
@@ -20,7 +28,9 @@ def check_registry_kinds():
     for entry in config["datasets"].values():
         get_source(entry["source"])
     for entry in config["backbones"].values():
-        backbone_class(entry["kind"])
+        # A precomputed backbone's vectors come from a dataset; data.smk checks that one provides them.
+        if entry["kind"] != PRECOMPUTED_KIND:
+            backbone_class(entry["kind"])
     for entry in config["models"].values():
         recommender_class(entry["kind"])
 
@@ -30,11 +40,60 @@ check_registry_kinds()
 # The {backbone} of models that use no embeddings (popularity, random).
 NO_BACKBONE = "none"
 EVAL_SPLITS = ["val", "test"]
+# The {backbone} of a shuffled-embedding control is its backbone's name plus this suffix.
+SHUFFLED_SUFFIX = "_shuffled"
+
+
+def backbone_references(model):
+    """(run backbone, embeddings backbone, shuffled) for each backbone a model runs on.
+
+    A reference is a backbone name or {backbone: name, shuffle: true}; the latter is the shuffled-embedding
+    control, which runs on the same table with rows permuted and is reported as backbone "<name>_shuffled".
+    """
+    entry = config["models"][model]
+    if not recommender_class(entry["kind"]).uses_embeddings:
+        return [(NO_BACKBONE, None, False)]
+    references = []
+    for item in entry.get("backbones", list(config["backbones"])):
+        name, shuffle = (
+            (item, False)
+            if isinstance(item, str)
+            else (item["backbone"], item["shuffle"])
+        )
+        if name not in config["backbones"]:
+            raise ValueError(f"model {model!r} names unknown backbone {name!r}")
+        references.append((name + SHUFFLED_SUFFIX if shuffle else name, name, shuffle))
+    return references
+
+
+def shuffled_backbones():
+    """Run backbone names of every shuffled-embedding control in the config."""
+    names = {
+        run
+        for model in config["models"]
+        for run, _, shuffle in backbone_references(model)
+        if shuffle
+    }
+    clash = sorted(names & set(config["backbones"]))
+    if clash:
+        raise ValueError(
+            f"backbone name(s) {clash} are taken by shuffled-embedding controls"
+        )
+    return sorted(names)
+
+
+def trained_models():
+    """Models with a training step (rule train_recommender)."""
+    return [
+        name
+        for name, entry in config["models"].items()
+        if issubclass(recommender_class(entry["kind"]), TrainedRecommender)
+    ]
 
 
 wildcard_constraints:
     dataset=_alternatives(config["datasets"]),
-    backbone=_alternatives([*config["backbones"], NO_BACKBONE]),
+    backbone=_alternatives([*config["backbones"], *shuffled_backbones(), NO_BACKBONE]),
     model=_alternatives(config["models"]),
     seed=r"\d+",
     shard=r"\d+",
@@ -61,6 +120,11 @@ def model_spec(name):
     return {"kind": entry["kind"], "options": entry.get("options", {})}
 
 
+def model_gpus(name):
+    """GPUs a run of this model asks the scheduler for (0 for models that train and rank on the CPU)."""
+    return int(recommender_class(config["models"][name]["kind"]).uses_gpu)
+
+
 def model_uses_embeddings(name):
     return recommender_class(config["models"][name]["kind"]).uses_embeddings
 
@@ -72,14 +136,8 @@ def model_is_deterministic(name):
 def model_runs():
     """(model, backbone, seed) of every run in the results table."""
     runs = []
-    for model, entry in config["models"].items():
-        if model_uses_embeddings(model):
-            backbones = entry.get("backbones", list(config["backbones"]))
-            unknown = sorted(set(backbones) - set(config["backbones"]))
-            if unknown:
-                raise ValueError(f"model {model!r} names unknown backbone(s) {unknown}")
-        else:
-            backbones = [NO_BACKBONE]
+    for model in config["models"]:
+        backbones = [run for run, _, _ in backbone_references(model)]
         seeds = (
             config["seeds"][:1] if model_is_deterministic(model) else config["seeds"]
         )
@@ -87,9 +145,26 @@ def model_runs():
     return runs
 
 
+def fetch_rule(source):
+    """The checkpoint that fetches datasets of a source (data.smk defines one per source in the config)."""
+    return f"fetch_{source}"
+
+
 def tracks_table(wildcards):
     """The tracks table, through the fetch checkpoint, so the shard count is known once it exists."""
-    return checkpoints.fetch_demo.get(dataset=wildcards.dataset).output.tracks
+    source = config["datasets"][wildcards.dataset]["source"]
+    fetch = getattr(checkpoints, fetch_rule(source))
+    return fetch.get(dataset=wildcards.dataset).output.tracks
+
+
+def dataset_has(dataset, table):
+    """Whether a dataset provides results/{dataset}/data/<table>.parquet, known before anything runs.
+
+    ``table`` is e.g. "interactions", "playlists", "labels/genre", "labels/instrument" or
+    "features/mfcc_stats" (see audiorec.datasets.SOURCE_OUTPUTS); schedule a stage only where it applies.
+    """
+    entry = config["datasets"][dataset]
+    return table in dataset_tables(entry["source"], entry.get("options"))
 
 
 def embed_shards(wildcards):
@@ -123,9 +198,19 @@ def recommend_inputs(wildcards):
         if wildcards.backbone == NO_BACKBONE:
             raise ValueError(f"model {wildcards.model!r} needs a backbone")
         inputs["embeddings"] = (
-            f"results/{wildcards.dataset}/embeddings/{wildcards.backbone}.parquet"
+            f"results/{wildcards.dataset}/embeddings/{source_backbone(wildcards.backbone)}.parquet"
         )
     return inputs
+
+
+def source_backbone(name):
+    """The backbone whose embeddings table a run backbone reads (a shuffled control reads its backbone's)."""
+    return name.removesuffix(SHUFFLED_SUFFIX) if is_shuffled(name) else name
+
+
+def is_shuffled(name):
+    """Whether a run backbone is a shuffled-embedding control (rows permuted with the run's seed)."""
+    return name in shuffled_backbones()
 
 
 def metrics_runs(wildcards):
@@ -144,8 +229,259 @@ def metrics_runs(wildcards):
 
 
 def final_outputs():
-    return expand(
-        "results/{dataset}/tables/recommendation.{ext}",
-        dataset=list(config["datasets"]),
-        ext=["csv", "md"],
+    """Recommendation tables of datasets with a listening log; the embeddings of the others."""
+    with_log = [
+        name for name in config["datasets"] if dataset_has(name, "interactions")
+    ]
+    without_log = [name for name in config["datasets"] if name not in with_log]
+    return (
+        expand(
+            "results/{dataset}/tables/recommendation.{ext}",
+            dataset=with_log,
+            ext=["csv", "md"],
+        )
+        + expand(
+            "results/{dataset}/embeddings/{backbone}.parquet",
+            dataset=without_log,
+            backbone=list(config["backbones"]),
+        )
+        + expand(
+            "results/{dataset}/tables/probes.{ext}",
+            dataset=[name for name in config["datasets"] if probe_tasks(name)],
+            ext=["csv", "md"],
+        )
     )
+
+
+# Self-supervised backbones (trained by rule ssl_train) and the MIR probes (rule probe).
+
+SSL_KIND = "ssl"
+
+
+def ssl_backbones():
+    return [
+        name for name, entry in config["backbones"].items() if entry["kind"] == SSL_KIND
+    ]
+
+
+def label_tables(dataset):
+    """The dataset's label tables, e.g. ["labels/genre", "labels/instrument"]."""
+    entry = config["datasets"][dataset]
+    return [
+        table
+        for table in dataset_tables(entry["source"], entry.get("options"))
+        if table.startswith("labels/")
+    ]
+
+
+def defines_ssl_training_tracks(dataset):
+    """Whether a dataset can hold test tracks out of self-supervised training (see audiorec.ssl.data)."""
+    return bool(label_tables(dataset)) or dataset_has(dataset, "interactions")
+
+
+def check_ssl_datasets():
+    """Fail before any job runs if an ssl backbone would have to train on a dataset with no held-out tracks."""
+    if not ssl_backbones():
+        return
+    for name in config["datasets"]:
+        if not defines_ssl_training_tracks(name):
+            raise ValueError(
+                f"datasets.{name} has neither label splits nor a listening log, so the ssl backbone(s) "
+                f"{ssl_backbones()} cannot be trained on it without hearing its test tracks"
+            )
+
+
+check_ssl_datasets()
+
+
+def ssl_training_inputs(wildcards):
+    """What decides the training tracks: the tracks, every label table, and the recommendation train split."""
+    inputs = {
+        "tracks": tracks_table(wildcards),
+        "labels": [
+            f"results/{wildcards.dataset}/data/{table}.parquet"
+            for table in label_tables(wildcards.dataset)
+        ],
+    }
+    if dataset_has(wildcards.dataset, "interactions"):
+        inputs["train"] = f"results/{wildcards.dataset}/split/train.parquet"
+    return inputs
+
+
+def embed_inputs(wildcards):
+    """The tracks table, and for a self-supervised backbone its checkpoint, so retraining reruns extraction."""
+    inputs = {"tracks": tracks_table(wildcards)}
+    if wildcards.backbone in ssl_backbones():
+        inputs["weights"] = f"results/{wildcards.dataset}/ssl/{wildcards.backbone}.pt"
+    return inputs
+
+
+def probe_table_name(task):
+    return "playlists" if task == PLAYLIST_TASK else f"labels/{task}"
+
+
+def probe_tasks(dataset):
+    """Configured probe tasks the dataset has the table for."""
+    return [
+        task
+        for task in config["probes"]["tasks"]
+        if dataset_has(dataset, probe_table_name(task))
+    ]
+
+
+def probe_results(dataset):
+    """Every (task, backbone) probe result of a dataset, with its path."""
+    backbones = config["probes"].get("backbones", list(config["backbones"]))
+    unknown = sorted(set(backbones) - set(config["backbones"]))
+    if unknown:
+        raise ValueError(f"probes.backbones names unknown backbone(s) {unknown}")
+    return [
+        {
+            "task": task,
+            "backbone": backbone,
+            "path": f"results/{dataset}/probes/{task}/{backbone}.json",
+        }
+        for backbone in backbones
+        for task in probe_tasks(dataset)
+    ]
+
+
+def probe_inputs(wildcards):
+    dataset = wildcards.dataset
+    inputs = {
+        "embeddings": f"results/{dataset}/embeddings/{wildcards.backbone}.parquet",
+        "table": f"results/{dataset}/data/{probe_table_name(wildcards.task)}.parquet",
+    }
+    if wildcards.task == PLAYLIST_TASK and defines_ssl_training_tracks(dataset):
+        inputs["excluded"] = f"results/{dataset}/ssl/train_tracks.parquet"
+    return inputs
+
+
+def probe_options(task):
+    """The probe settings a task uses, so changing one task's settings reruns only that task."""
+    probes = config["probes"]
+    if task == PLAYLIST_TASK:
+        return {"playlist": probes["playlist"]}
+    return {name: probes[name] for name in ("C", "max_iter", "seed")}
+
+
+# Datasets: downloads, fetch outputs and precomputed features (rules in data.smk).
+
+DOWNLOADS = "resources/datasets/{dataset}/downloads/{file}"
+EXTRACTED = "resources/datasets/{dataset}/extracted/{file}"
+
+
+def datasets_of(source):
+    return [
+        name for name, entry in config["datasets"].items() if entry["source"] == source
+    ]
+
+
+def download_specs(dataset):
+    """The validated DownloadSpec of each file a dataset declares, by name."""
+    declared = config["datasets"][dataset].get("downloads", {})
+    return {
+        name: DownloadSpec.from_mapping(name, spec) for name, spec in declared.items()
+    }
+
+
+def download_locations(dataset):
+    """Where each download of a dataset is used from: the unpacked folder of an archive, else the file."""
+    return {
+        name: (EXTRACTED if spec.archive else DOWNLOADS).format(
+            dataset=dataset, file=name
+        )
+        for name, spec in download_specs(dataset).items()
+    }
+
+
+def dataset_downloads(wildcards):
+    return list(download_locations(wildcards.dataset).values())
+
+
+def dataset_options(dataset):
+    """A dataset's options with every "{download:NAME}" replaced by that download's location."""
+    options = config["datasets"][dataset].get("options", {})
+    return substitute_downloads(
+        options, download_locations(dataset), f"datasets.{dataset}.options"
+    )
+
+
+def declared_download(wildcards):
+    specs = download_specs(wildcards.dataset)
+    if wildcards.file not in specs:
+        raise ValueError(
+            f"dataset {wildcards.dataset!r} declares no download {wildcards.file!r}; it declares {sorted(specs)}"
+        )
+    return specs[wildcards.file]
+
+
+def download_entry(wildcards):
+    """A download's config block, checked; a changed URL or checksum fetches the file again."""
+    declared_download(wildcards)
+    return canonical_json(
+        config["datasets"][wildcards.dataset]["downloads"][wildcards.file]
+    )
+
+
+def fetch_outputs(source):
+    """Output files of a source's fetch checkpoint, named after their last path component."""
+    return {
+        key: directory(path) if is_folder else path
+        for key, (path, is_folder) in fetch_output_paths(
+            source, "results/{dataset}/data"
+        ).items()
+    }
+
+
+def precomputed_backbones():
+    return [
+        name
+        for name, entry in config["backbones"].items()
+        if entry["kind"] == PRECOMPUTED_KIND
+    ]
+
+
+def extracted_backbones():
+    """Backbones whose vectors the workflow computes from audio (rule embed_gather), i.e. all but precomputed."""
+    return [name for name in config["backbones"] if name not in precomputed_backbones()]
+
+
+def precomputed_file(wildcards):
+    """The dataset file a precomputed backbone reads (an option of the dataset, or one of its downloads)."""
+    source = config["datasets"][wildcards.dataset]["source"]
+    options = config["backbones"][wildcards.backbone].get("options")
+    option = feature_option(source, precomputed_options(options).feature)
+    path = dataset_options(wildcards.dataset).get(option)
+    if not path:
+        raise ValueError(
+            f"backbone {wildcards.backbone!r} reads a precomputed feature of dataset "
+            f"{wildcards.dataset!r}, whose option {option!r} is not set"
+        )
+    return path
+
+
+def check_datasets():
+    """Fail before any job runs on a dataset config that cannot work (messages name the dataset)."""
+    for name, entry in config["datasets"].items():
+        where = f"datasets.{name}"
+        download_specs(name)
+        dataset_options(name)
+        if dataset_has(name, "interactions") and "split" not in entry:
+            raise ValueError(
+                f"{where}: source {entry['source']!r} has a listening log, so a split (test_start, ...) is needed"
+            )
+        for backbone in precomputed_backbones():
+            feature = precomputed_options(
+                config["backbones"][backbone].get("options")
+            ).feature
+            if not dataset_has(name, f"features/{feature}"):
+                provided = sorted(SOURCE_FEATURES.get(entry["source"], {}))
+                raise ValueError(
+                    f"backbone {backbone!r} reads the precomputed feature {feature!r}, which {where} "
+                    f"(source {entry['source']!r}) does not provide; its source provides {provided}, "
+                    "each when the option naming its file is set"
+                )
+
+
+check_datasets()

@@ -5,7 +5,7 @@
 
 rule embed_shard:
     input:
-        tracks=tracks_table,
+        unpack(embed_inputs),
     output:
         vectors="results/{dataset}/embeddings/{backbone}/shard{shard}.vectors.parquet",
         failures="results/{dataset}/embeddings/{backbone}/shard{shard}.failures.parquet",
@@ -33,6 +33,8 @@ rule embed_gather:
         failures="results/{dataset}/embeddings/{backbone}.failures.parquet",
     log:
         "results/{dataset}/logs/embed_gather/{backbone}.log",
+    wildcard_constraints:
+        backbone=_alternatives(extracted_backbones()),
     resources:
         mem_mb=2000,
     params:

@@ -1,4 +1,5 @@
 # Per-user metrics for every run and split, then the results table with 95 % intervals over users.
+# Both take seconds, so on a cluster they run beside Snakemake instead of waiting in the queue.
 
 
 rule evaluate:
@@ -9,6 +10,7 @@ rule evaluate:
         metrics="results/{dataset}/runs/{model}/{backbone}/seed{seed}/metrics_{split}.parquet",
     log:
         "results/{dataset}/logs/evaluate/{model}/{backbone}/seed{seed}/{split}.log",
+    localrule: True
     resources:
         mem_mb=2000,
     params:
@@ -26,6 +28,7 @@ rule aggregate:
         markdown="results/{dataset}/tables/recommendation.md",
     log:
         "results/{dataset}/logs/aggregate.log",
+    localrule: True
     resources:
         mem_mb=2000,
     params:

@@ -13,9 +13,10 @@ rule recommend:
     threads: 2
     resources:
         mem_mb=4000,
-        gpu=0,
+        gpu=lambda wildcards: model_gpus(wildcards.model),
     params:
         model=lambda wildcards: canonical_json(model_spec(wildcards.model)),
         top_k=config["recommend"]["top_k"],
+        shuffle=lambda wildcards: is_shuffled(wildcards.backbone),
     script:
         "../scripts/recommend.py"

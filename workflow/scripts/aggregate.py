@@ -4,7 +4,7 @@ import json
 
 from audiorec.logs import log_to
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 
 from audiorec.stages import aggregate
 

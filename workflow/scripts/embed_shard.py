@@ -4,7 +4,7 @@ import json
 
 from audiorec.logs import log_to
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 
 from audiorec.stages import embed_shard
 
@@ -17,4 +17,5 @@ embed_shard(
     snakemake.output.failures,
     batch_size=snakemake.params.batch_size,
     num_workers=snakemake.threads - 1,
+    weights=snakemake.input.get("weights"),
 )

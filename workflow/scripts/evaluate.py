@@ -2,7 +2,7 @@
 
 from audiorec.logs import log_to
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 
 from audiorec.stages import evaluate
 

@@ -4,7 +4,7 @@ import json
 
 from audiorec.logs import log_to
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 
 from audiorec.stages import recommend
 
@@ -17,4 +17,5 @@ recommend(
     snakemake.input.get("embeddings"),
     snakemake.params.top_k,
     snakemake.output.recommendations,
+    shuffle=snakemake.params.shuffle,
 )

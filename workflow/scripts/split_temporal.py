@@ -5,7 +5,7 @@ from pathlib import Path
 
 from audiorec.logs import log_to
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 
 from audiorec.stages import split_dataset
 

@@ -13,11 +13,13 @@ from audiorec.registry import resolve
 
 BACKBONE_CLASSES: dict[str, str] = {
     "mfcc": "audiorec.backbones.mfcc:MFCCBackbone",
+    "musicnn": "audiorec.backbones.musicnn:MusiCNNBackbone",
     "mert": "audiorec.backbones.hf:MERTBackbone",
     "music2vec": "audiorec.backbones.hf:Music2VecBackbone",
     "musicfm": "audiorec.backbones.musicfm:MusicFMBackbone",
     "muq": "audiorec.backbones.muq:MuQBackbone",
     "encodecmae": "audiorec.backbones.encodecmae:EncodecMAEBackbone",
+    "ssl": "audiorec.backbones.ssl:SSLBackbone",
 }
 """Registry of backbone kinds; adding a backbone is one module plus one line here.
 

@@ -63,6 +63,20 @@ def load_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str, 
         raise ParameterError(f"weights {source} do not match {type(module).__name__}: " + "; ".join(problems))
 
 
+def split_windows(values: np.ndarray, size: int, min_last_window: float) -> np.ndarray:
+    """Cut ``values`` along its first axis into ``(n_windows, size, ...)`` non-overlapping float32 windows.
+
+    The last, shorter window is zero-padded when it holds at least ``min_last_window`` of a window and
+    dropped otherwise, unless it is the only one (see module docstring).
+    """
+    n_full, rest = divmod(values.shape[0], size)
+    pieces = [values[: n_full * size].reshape(n_full, size, *values.shape[1:])] if n_full else []
+    if rest and (n_full == 0 or rest >= min_last_window * size):
+        padding = [(0, size - rest)] + [(0, 0)] * (values.ndim - 1)
+        pieces.append(np.pad(values[n_full * size :], padding)[None])
+    return np.concatenate(pieces).astype(np.float32, copy=False)
+
+
 class TorchBackbone(Backbone):
     """Base class of neural backbones.
 
@@ -110,13 +124,12 @@ class TorchBackbone(Backbone):
         """Per-layer frame features ``(windows, frames, dim)`` for a batch of clips ``(windows, samples)``."""
 
     def windows(self, signal: np.ndarray) -> np.ndarray:
-        """Cut a signal into ``(n_windows, clip_samples)`` non-overlapping windows (see module docstring)."""
-        size = round(self.clip_seconds * self.sample_rate)
-        n_full, rest = divmod(signal.shape[0], size)
-        pieces = [signal[: n_full * size].reshape(n_full, size)] if n_full else []
-        if rest and (n_full == 0 or rest >= self.min_last_window * size):
-            pieces.append(np.pad(signal[n_full * size :], (0, size - rest))[None])
-        return np.concatenate(pieces).astype(np.float32, copy=False)
+        """Cut a signal into ``(n_windows, clip_samples)`` non-overlapping windows (see module docstring).
+
+        Backbones whose model reads features (e.g. log-mel patches) override this to return
+        ``(n_windows, *input_shape)``; everything after it only needs windows of one shape.
+        """
+        return split_windows(signal, round(self.clip_seconds * self.sample_rate), self.min_last_window)
 
     def embed_batch(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         windows = [self.windows(np.asarray(w, dtype=np.float32)) for w in waveforms]

@@ -4,22 +4,58 @@ Sources are registered by name and imported only when chosen, so selecting the e
 pulls in the dependencies of a real dataset's reader (and the other way round).
 
 Every source module provides ``fetch(options, out_dir)``: it validates ``options`` (the config mapping of
-the dataset) and writes ``tracks.parquet`` and ``interactions.parquet`` (plus ``labels/`` and
-``playlists.parquet`` where the source has them) into ``out_dir``, following the contracts of
-:mod:`audiorec.tables`.
+the dataset) and writes the outputs :data:`SOURCE_OUTPUTS` declares for it (``tracks.parquet``, and
+``interactions.parquet``, ``labels/<task>.parquet`` or ``playlists.parquet`` where the source has them) into
+``out_dir``, following the contracts of :mod:`audiorec.tables`. Sources listed in :data:`SOURCE_FEATURES`
+also provide ``read_features(options, feature)``.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from pathlib import PurePosixPath
 from types import ModuleType
+from typing import Any
 
 from audiorec.errors import ParameterError
 
-DATASET_SOURCES: dict[str, str] = {"demo": "audiorec.datasets.demo"}
+DATASET_SOURCES: dict[str, str] = {
+    "demo": "audiorec.datasets.demo",
+    "local": "audiorec.datasets.local",
+    "music4all_onion": "audiorec.datasets.music4all_onion",
+    "fma": "audiorec.datasets.fma",
+    "irmas": "audiorec.datasets.irmas",
+    "aotm2011": "audiorec.datasets.aotm2011",
+}
 """Source name -> module path; each module provides ``fetch(options, out_dir)``, which writes the tables."""
 
-__all__ = ["DATASET_SOURCES", "get_source"]
+SOURCE_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "demo": ("tracks", "interactions", "playlists", "labels/genre", "labels/instrument", "audio/"),
+    "local": ("tracks", "interactions"),
+    "music4all_onion": ("tracks", "interactions"),
+    "fma": ("tracks", "labels/genre"),
+    "irmas": ("tracks", "labels/instrument"),
+    "aotm2011": ("tracks", "playlists"),
+}
+"""What each source's ``fetch`` writes into its folder: tables (``<name>.parquet``) and folders (``name/``).
+
+Declared here rather than discovered, so the workflow knows each dataset's outputs, and therefore which
+stages apply to it (no split without interactions, no genre probe without genre labels), before anything runs.
+"""
+
+SOURCE_FEATURES: dict[str, dict[str, str]] = {"music4all_onion": {"mfcc_stats": "mfcc_stats"}}
+"""Precomputed per-track vectors a source can read (``read_features(options, feature)``): feature name ->
+the option naming its file. A dataset provides a feature only when that option is set."""
+
+__all__ = [
+    "DATASET_SOURCES",
+    "SOURCE_FEATURES",
+    "SOURCE_OUTPUTS",
+    "dataset_tables",
+    "fetch_output_paths",
+    "get_source",
+]
 
 
 def get_source(name: str) -> ModuleType:
@@ -46,3 +82,39 @@ def get_source(name: str) -> ModuleType:
         known = sorted(DATASET_SOURCES)
         raise ParameterError(f"unknown dataset source {name!r}; known sources are {known}") from None
     return importlib.import_module(module_path)
+
+
+def dataset_tables(source: str, options: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """Tables a dataset of ``source`` with these options provides, as paths under ``data/`` without suffix.
+
+    Fetch outputs (``tracks``, ``interactions``, ``labels/genre``, ...) plus ``features/<name>`` for each
+    precomputed feature whose option is set.
+
+    >>> dataset_tables("music4all_onion", {"mfcc_stats": "id_mfcc_stats.tsv"})
+    ('tracks', 'interactions', 'features/mfcc_stats')
+    """
+    if source not in SOURCE_OUTPUTS:
+        raise ParameterError(f"unknown dataset source {source!r}; known sources are {sorted(SOURCE_OUTPUTS)}")
+    tables = tuple(name for name in SOURCE_OUTPUTS[source] if not name.endswith("/"))
+    features = SOURCE_FEATURES.get(source, {})
+    return tables + tuple(f"features/{name}" for name, option in features.items() if (options or {}).get(option))
+
+
+def fetch_output_paths(source: str, data_dir: str) -> dict[str, tuple[str, bool]]:
+    """Each output of a source's fetch as ``{key: (path under data_dir, is a folder)}``.
+
+    The key is the output's last path component (``genre`` for ``labels/genre``), which is how the fetch
+    checkpoint names its outputs; tables get their ``.parquet`` suffix.
+
+    >>> fetch_output_paths("fma", "data")
+    {'tracks': ('data/tracks.parquet', False), 'genre': ('data/labels/genre.parquet', False)}
+    """
+    if source not in SOURCE_OUTPUTS:
+        raise ParameterError(f"unknown dataset source {source!r}; known sources are {sorted(SOURCE_OUTPUTS)}")
+    outputs = {}
+    for name in SOURCE_OUTPUTS[source]:
+        relative = PurePosixPath(name)
+        is_folder = name.endswith("/")
+        path = f"{data_dir}/{relative}" if is_folder else f"{data_dir}/{relative}.parquet"
+        outputs[relative.name] = (path, is_folder)
+    return outputs

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -53,18 +54,25 @@ class Catalogue:
 
 @dataclass(frozen=True)
 class TrainData:
-    """Train pairs indexed against a catalogue: user ids, and a users × items heard matrix with play counts."""
+    """Train pairs indexed against a catalogue: user ids, and a users × items heard matrix with play counts.
+
+    ``listen_order`` has the sparsity of ``heard`` and holds each pair's rank in its user's history by first
+    listen (1 = earliest; ties by catalogue index), so sequential models can rebuild listening sequences. It
+    is ``None`` when the table has no ``first_ts`` column.
+    """
 
     user_ids: np.ndarray
     heard: sp.csr_matrix
     plays: sp.csr_matrix
+    listen_order: sp.csr_matrix | None = None
 
     @classmethod
     def build(cls, train: pl.DataFrame, catalogue: Catalogue, user_ids: Sequence[str]) -> TrainData:
         """Index ``train`` (split contract) for ``user_ids``; pairs outside the catalogue are dropped."""
         users = np.asarray(list(user_ids), dtype=object)
         user_lookup = pl.DataFrame({"user_id": users.astype(str), "user_index": np.arange(len(users), dtype=np.int64)})
-        pairs = train.select("user_id", "track_id", "plays").join(user_lookup, on="user_id", how="inner")
+        columns = ["user_id", "track_id", "plays", *(["first_ts"] if "first_ts" in train.columns else [])]
+        pairs = train.select(columns).join(user_lookup, on="user_id", how="inner")
         item_index = catalogue.index_of(pairs.get_column("track_id"))
         known = item_index >= 0
         user_index = pairs.get_column("user_index").to_numpy()[known]
@@ -73,7 +81,26 @@ class TrainData:
         shape = (len(users), len(catalogue))
         play_matrix = sp.csr_matrix((plays, (user_index, item_index)), shape=shape)
         play_matrix.sum_duplicates()
-        return cls(user_ids=users, heard=heard_matrix(user_index, item_index, *shape), plays=play_matrix)
+        order = None
+        if "first_ts" in pairs.columns:
+            first_ts = pairs.get_column("first_ts").dt.epoch("us").to_numpy()[known]
+            order = listen_order_matrix(user_index, item_index, first_ts, shape)
+        heard = heard_matrix(user_index, item_index, *shape)
+        return cls(user_ids=users, heard=heard, plays=play_matrix, listen_order=order)
+
+
+def listen_order_matrix(
+    user_index: np.ndarray, item_index: np.ndarray, first_ts: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """CSR matrix of each (user, item) pair's 1-based rank in its user's history, by time then item index."""
+    entries = np.lexsort((item_index, first_ts, user_index))
+    sorted_users = user_index[entries]
+    starts = np.searchsorted(sorted_users, sorted_users, side="left")
+    rank = np.empty(len(entries), dtype=np.int32)
+    rank[entries] = np.arange(len(entries)) - starts + 1
+    matrix = sp.csr_matrix((rank, (user_index, item_index)), shape=shape, dtype=np.int32)
+    matrix.sort_indices()
+    return matrix
 
 
 class Recommender(ABC):
@@ -82,6 +109,8 @@ class Recommender(ABC):
     kind: ClassVar[str]
     uses_embeddings: ClassVar[bool] = False
     deterministic: ClassVar[bool] = True
+    uses_gpu: ClassVar[bool] = False
+    """Whether a run asks the scheduler for a GPU (neural models); the workflow's recommend rule reads it."""
 
     @classmethod
     @abstractmethod
@@ -91,6 +120,45 @@ class Recommender(ABC):
     @abstractmethod
     def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` unheard items for every user of ``train``: ``(scores, items)``, each ``(n_users, k)``."""
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """Where a trained recommender keeps its artefacts.
+
+    ``checkpoint`` holds the best epoch's weights and ``training_log`` one row per epoch; both are outputs of
+    the run. ``resume_state`` is rewritten after every epoch (weights, optimizer, scheduler, early-stopping
+    state, random generators), so a run that was killed continues where it stopped.
+    """
+
+    checkpoint: Path
+    training_log: Path
+    resume_state: Path
+
+    @classmethod
+    def beside(cls, checkpoint: str | Path, training_log: str | Path) -> RunFiles:
+        """Files of a run whose resume state lives next to its checkpoint (``last.pt``)."""
+        checkpoint = Path(checkpoint)
+        return cls(checkpoint=checkpoint, training_log=Path(training_log), resume_state=checkpoint.with_name("last.pt"))
+
+
+class TrainedRecommender(Recommender):
+    """A recommender with a training step: it learns on every train user and selects epochs on validation.
+
+    The paper's protocol (Tamm & Aljanaki 2024): train on the train split, use the validation split for early
+    stopping and learning-rate scheduling, report the test split. :meth:`fit` runs before :meth:`recommend`.
+    """
+
+    deterministic = False
+    uses_gpu = True
+
+    @abstractmethod
+    def fit(self, catalogue: Catalogue, train: TrainData, validation: TrainData, files: RunFiles | None = None) -> None:
+        """Train on ``train`` (every train user) and keep the state that is best on ``validation``.
+
+        ``validation`` indexes the validation pairs against the same users as ``train`` (same ``user_ids``).
+        With ``files``, every epoch is checkpointed and an interrupted run resumes from its last epoch.
+        """
 
 
 def recommendations_frame(

@@ -1,0 +1,181 @@
+"""MusiCNN (``MSD_musicnn``, ``MTT_musicnn``): the first paper's best backbone for recommendation, offline.
+
+The published weights are TensorFlow 1 checkpoints shipped inside the ``musicnn`` wheel; they are read with
+:mod:`audiorec.backbones.tf_checkpoint` (numpy only) into the PyTorch port of
+:mod:`audiorec.backbones.musicnn_model`, so neither TensorFlow nor the wheel's ancient pins are needed:
+``python -m pip install --no-deps musicnn==0.1.0``.
+
+Input, as in ``musicnn/extractor.py``: 16 kHz mono → librosa mel power spectrogram (n_fft 512, hop 256,
+96 bands) → float16 quantisation → ``log10(10000·x + 1)`` → non-overlapping patches of 187 frames (3 s).
+The track embedding is the mean over patches of each layer's per-patch vector; ``last`` is the 200-d
+penultimate layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import librosa
+import numpy as np
+import torch
+
+from audiorec.backbones.musicnn_model import MusiCNN, MusiCNNArchitecture, state_dict_from_tf
+from audiorec.backbones.tf_checkpoint import TFCheckpoint
+from audiorec.backbones.torch_base import TorchBackbone, load_strict, split_windows
+from audiorec.config import dataclass_from_mapping
+from audiorec.errors import ParameterError
+
+SAMPLE_RATE = 16000
+N_FFT = 512
+HOP_LENGTH = 256
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+MODELS = ("MSD_musicnn", "MTT_musicnn")
+"""Checkpoints of the musicnn wheel this port loads (the VGG baselines there are other networks)."""
+
+
+@dataclass(frozen=True)
+class MusiCNNConfig:
+    """Options of the ``musicnn`` backbone.
+
+    Attributes
+    ----------
+    model
+        ``MSD_musicnn`` (Million Song Dataset tags, the first paper's choice) or ``MTT_musicnn``
+        (MagnaTagATune tags).
+    weights
+        A TensorFlow checkpoint (its prefix, or a folder holding ``.index`` and ``.data-00000-of-00001``) or a
+        torch state dict of the port (``.pt``, ``.safetensors``). None takes the checkpoint of ``model`` from
+        the installed ``musicnn`` package.
+    max_duration_s
+        Crop tracks to their first seconds before patching (None reads them whole).
+    device
+        ``cpu``, ``cuda``, ``cuda:N``, or None / ``auto`` for the GPU when one is visible.
+    """
+
+    model: str = "MSD_musicnn"
+    weights: str | None = None
+    max_duration_s: float | None = 30.0
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ParameterError(f"backbone musicnn option model must be one of {list(MODELS)}, got {self.model!r}")
+        if self.max_duration_s is not None and self.max_duration_s <= 0:
+            raise ParameterError(f"backbone musicnn option max_duration_s must be positive, got {self.max_duration_s}")
+
+
+def packaged_checkpoint(model: str) -> Path:
+    """The checkpoint folder of ``model`` inside the installed ``musicnn`` package (found without importing it).
+
+    Importing ``musicnn`` would import TensorFlow; locating its files does not.
+
+    Raises
+    ------
+    ParameterError
+        If the package is not installed or lacks the checkpoint.
+    """
+    spec = importlib.util.find_spec("musicnn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ParameterError(
+            f"backbone musicnn model {model} needs the musicnn package's checkpoints, and musicnn is not installed: "
+            "run `python -m pip install --no-deps musicnn==0.1.0` or set the backbone's `weights` option"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / model
+    if not (folder / ".index").is_file():
+        raise ParameterError(f"backbone musicnn: the musicnn package has no checkpoint {folder / '.index'}")
+    return folder
+
+
+def checkpoint_sha256(checkpoint: TFCheckpoint) -> str:
+    """sha256 over the checkpoint's data files in shard order: the bytes every weight is read from."""
+    digest = hashlib.sha256()
+    for shard in range(checkpoint.num_shards):
+        with open(checkpoint.data_path(shard), "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+class MusiCNNBackbone(TorchBackbone):
+    """MusiCNN embeddings: per-patch mean pool, max pool and penultimate vectors averaged over the track.
+
+    Parameters
+    ----------
+    config
+        The backbone's options.
+    architecture
+        Sizes of the network; the default is the published one. Tests pass tiny ones with ``load=False``.
+    load
+        Load ``config.weights`` (or the packaged checkpoint); False keeps the random initialisation.
+    """
+
+    kind = "musicnn"
+    autocast_dtype: ClassVar[torch.dtype | None] = None
+    """float32 on every device: the port's value is parity with the published model, and it is small."""
+    max_windows_per_forward = 16
+    """A 3-s patch holds ~25 MB of front-end activations; 16 keep a forward near 400 MB."""
+
+    def __init__(
+        self, config: MusiCNNConfig, architecture: MusiCNNArchitecture | None = None, *, load: bool = True
+    ) -> None:
+        super().__init__(device=config.device, max_duration_s=config.max_duration_s)
+        self.config = config
+        self.architecture = architecture or MusiCNNArchitecture()
+        self.model = MusiCNN(self.architecture)
+        self.sample_rate = SAMPLE_RATE
+        self.clip_seconds = self.architecture.patch_frames * HOP_LENGTH / SAMPLE_RATE
+        self.layer_dims = {
+            "mean_pool": self.architecture.midend_channels,
+            "max_pool": self.architecture.midend_channels,
+            "penultimate": self.architecture.backend_units,
+        }
+        if load:
+            self.load(config.weights or packaged_checkpoint(config.model))
+        self.prepare()
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> MusiCNNBackbone:
+        return cls(dataclass_from_mapping(MusiCNNConfig, options, "backbone musicnn"))
+
+    @property
+    def pooling(self) -> str:
+        return "per 3-s patch (mean/max over time for the pools), then mean over patches"
+
+    def load(self, path: str | Path) -> None:
+        """Strictly load a TensorFlow checkpoint or a torch state dict of the port, and record its sha256."""
+        path = Path(path)
+        if not (path.is_dir() or Path(f"{path}.index").is_file()):
+            self.load_weights(path)
+            return
+        checkpoint = TFCheckpoint(path)
+        load_strict(self.model, state_dict_from_tf(checkpoint, self.model), str(path))
+        self._weights_sha256 = checkpoint_sha256(checkpoint)
+
+    def log_mel(self, signal: np.ndarray) -> np.ndarray:
+        """The network's input for a whole 16 kHz signal: ``(frames, n_mels)`` float32, as musicnn computes it.
+
+        The float16 quantisation of the original is kept (the weights were trained on it); values beyond
+        float16's range saturate instead of becoming infinite, and the log is taken in float32, where the
+        original's float16 arithmetic overflows under numpy 2.
+        """
+        mel = librosa.feature.melspectrogram(
+            y=np.asarray(signal, dtype=np.float32),
+            sr=SAMPLE_RATE,
+            n_fft=N_FFT,
+            hop_length=HOP_LENGTH,
+            n_mels=self.architecture.n_mels,
+        ).T
+        quantised = np.minimum(mel, FLOAT16_MAX).astype(np.float16).astype(np.float32)
+        return np.log10(10000.0 * quantised + 1.0)
+
+    def windows(self, signal: np.ndarray) -> np.ndarray:
+        """Non-overlapping log-mel patches ``(n_patches, patch_frames, n_mels)`` of a track."""
+        return split_windows(self.log_mel(signal), self.architecture.patch_frames, self.min_last_window)
+
+    def forward_layers(self, clips: torch.Tensor) -> list[torch.Tensor]:
+        out = self.model(clips)
+        return [out.mean_pool[:, None], out.max_pool[:, None], out.penultimate[:, None]]

@@ -1,0 +1,145 @@
+"""What the neural recommenders share: the item table they start from, user lookup, and exact retrieval.
+
+Retrieval goes through the same exact inner-product search as KNN (:func:`audiorec.recommenders.knn.build_index`)
+and the same removal of train-heard tracks (:func:`audiorec.recommenders.retrieval.top_k_excluding`), so every
+model's top K is exact and comparable.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from audiorec.config import dataclass_from_mapping
+from audiorec.devices import default_device
+from audiorec.errors import ParameterError
+from audiorec.recommenders import trainer
+from audiorec.recommenders.base import Catalogue, RunFiles, TrainData, TrainedRecommender
+from audiorec.recommenders.knn import build_index
+from audiorec.recommenders.retrieval import top_k_excluding
+from audiorec.recommenders.trainer import TrainingOptions, TrainingResult, TrainingTask, data_fingerprint
+
+
+def pretrained_table(catalogue: Catalogue, standardize: bool, model: str) -> np.ndarray:
+    """The catalogue's embeddings as float32, z-scored per dimension when ``standardize`` is set.
+
+    Hand-crafted features (MFCC statistics) differ in scale by orders of magnitude: unscaled, a few
+    dimensions dominate every dot product and a learning rate of 1e-3 barely moves user vectors of norm ~1e3.
+    Standardising is an invertible linear map, so the table carries the same information.
+    """
+    if catalogue.embeddings is None:
+        raise ParameterError(f"{model} needs item embeddings; give the model a backbone")
+    items = np.asarray(catalogue.embeddings, dtype=np.float32)
+    if not np.isfinite(items).all():
+        raise ParameterError(f"{model}: the embeddings table holds non-finite values")
+    if standardize:
+        scale = items.std(axis=0)
+        items = (items - items.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+    return np.ascontiguousarray(items, dtype=np.float32)
+
+
+def random_table(n_items: int, dim: int, generator: torch.Generator) -> torch.Tensor:
+    """A randomly initialised item table, ``N(0, 1/dim)`` so that rows have unit expected norm."""
+    return torch.randn(n_items, dim, generator=generator) / dim**0.5
+
+
+def mean_of_heard(heard: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    """Each user's mean item vector over their heard items (zeros for a user with none)."""
+    matrix = sp.csr_matrix(heard, dtype=np.float32)
+    counts = np.asarray(matrix.sum(axis=1)).ravel()
+    return np.asarray(matrix @ items / np.maximum(counts, 1.0)[:, None], dtype=np.float32)
+
+
+def rows_of(user_ids: np.ndarray, known_ids: np.ndarray) -> np.ndarray:
+    """Row of each id of ``user_ids`` in ``known_ids`` (``-1`` when absent)."""
+    known = np.asarray(known_ids).astype(str)
+    wanted = np.asarray(user_ids).astype(str)
+    if len(known) == 0:
+        return np.full(len(wanted), -1, dtype=np.int64)
+    order = np.argsort(known, kind="stable")
+    position = np.minimum(np.searchsorted(known[order], wanted), len(known) - 1)
+    found = known[order][position] == wanted
+    return np.where(found, order[position], -1).astype(np.int64)
+
+
+def top_k_inner_product(
+    users: np.ndarray, items: np.ndarray, heard: sp.csr_matrix, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` items by inner product for every user (row of ``users``), train-heard items removed."""
+    index = build_index(np.ascontiguousarray(items, dtype=np.float32))
+    queries = np.ascontiguousarray(users, dtype=np.float32)
+    return top_k_excluding(lambda rows, fetch: index.search(queries[rows], fetch), heard, k)
+
+
+class NeuralRecommender(TrainedRecommender):
+    """A recommender built from a torch module and trained by :func:`audiorec.recommenders.trainer.train`.
+
+    Subclasses say how to build the untrained module (:meth:`build_module`), how it learns
+    (:meth:`build_task`) and how it ranks (:meth:`recommend`). The module is built right after seeding torch
+    with the run's seed, so the same seed gives the same initial weights, batches and recommendations on CPU.
+    """
+
+    options_class: ClassVar[type[TrainingOptions]]
+
+    def __init__(self, options: TrainingOptions, seed: int) -> None:
+        self.options = options
+        self.seed = seed
+        self.device = default_device()
+        self.module: nn.Module | None = None
+        self.fit_users: np.ndarray | None = None
+        self.result: TrainingResult | None = None
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any], seed: int) -> NeuralRecommender:
+        return cls(dataclass_from_mapping(cls.options_class, options, f"model {cls.kind}"), seed)
+
+    @abstractmethod
+    def build_module(self, catalogue: Catalogue, train: TrainData) -> nn.Module:
+        """The untrained network for this catalogue and these train users (rows of ``train``)."""
+
+    @abstractmethod
+    def build_task(self, module: nn.Module, train: TrainData, validation: TrainData) -> TrainingTask:
+        """Batches, loss and validation of ``module`` on ``train`` and ``validation``."""
+
+    def initialise(self, catalogue: Catalogue, train: TrainData) -> nn.Module:
+        """Build the untrained model (the state the trainer validates as epoch 0) and keep it."""
+        torch.manual_seed(self.seed)
+        self.module = self.build_module(catalogue, train).to(self.device)
+        self.fit_users = np.asarray(train.user_ids)
+        return self.module
+
+    def fit(self, catalogue: Catalogue, train: TrainData, validation: TrainData, files: RunFiles | None = None) -> None:
+        if not np.array_equal(np.asarray(validation.user_ids), np.asarray(train.user_ids)):
+            raise ParameterError(f"model {self.kind}: validation must be indexed against the train users")
+        module = self.initialise(catalogue, train)
+        task = self.build_task(module, train, validation)
+        fingerprint = data_fingerprint(
+            self.kind,
+            self.options,
+            self.seed,
+            catalogue.track_ids,
+            catalogue.embeddings,
+            train.user_ids,
+            train.heard,
+            train.listen_order,
+            validation.heard,
+        )
+        self.result = trainer.train(
+            task,
+            self.options,
+            self.seed,
+            fingerprint=fingerprint,
+            files=files,
+            description=f"{self.kind} seed{self.seed}",
+        )
+
+    def trained_module(self) -> nn.Module:
+        """The module to rank with; :meth:`fit` (or :meth:`initialise`) must have run."""
+        if self.module is None:
+            raise ParameterError(f"model {self.kind}: call fit() before recommend()")
+        return self.module

@@ -1,0 +1,155 @@
+"""BERT4Rec: sequences, masking, attention, frozen items, special tokens, learning and reproducibility."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from neural_world import build_world
+
+from audiorec.errors import ParameterError
+from audiorec.metrics import evaluate_recommendations
+from audiorec.recommenders import Catalogue, TrainData, recommendations_frame, recommender_class
+from audiorec.recommenders.bert4rec import Bert4RecNet, Bert4RecOptions, Bert4RecRecommender, prediction_inputs
+from audiorec.recommenders.neural import pretrained_table
+from audiorec.recommenders.sequences import mask_positions, recent_items
+
+NO_AUDIO = {"max_len": 40, "hidden_size": 32, "feedforward_dim": 64, "attention_dropout": 0.0}
+SMALL = {**NO_AUDIO, "standardize": True}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return build_world(tmp_path_factory)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny kernels: one CPU thread is fastest, and on a busy machine several threads only spin."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def history(events: dict[str, list[tuple[str, int]]]) -> pl.DataFrame:
+    """A train table from {user: [(track, day of first listen), ...]}."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = [(user, track, start + timedelta(days=day), 1) for user, pairs in events.items() for track, day in pairs]
+    return pl.DataFrame(rows, schema=["user_id", "track_id", "first_ts", "plays"], orient="row")
+
+
+def val_hit_rate(model, world) -> float:
+    scores, items = model.recommend(world.catalogue, world.val_users, 50)
+    frame = recommendations_frame(world.val_users.user_ids, world.catalogue, scores, items)
+    return float(evaluate_recommendations(frame, world.val_truth, [50]).get_column("HitRate@50").mean())
+
+
+def test_sequences_follow_first_listen_and_truncation_keeps_the_most_recent_items():
+    catalogue = Catalogue.from_tracks([f"t{i}" for i in range(6)])
+    # Ties on day 3 are broken by track id (t1 before t4).
+    train = history({"a": [("t5", 9), ("t0", 1), ("t4", 3), ("t1", 3), ("t2", 7)], "b": [("t3", 2)], "c": []})
+    data = TrainData.build(train, catalogue, ["a", "b", "c"])
+    assert recent_items(data.listen_order, np.arange(3), 8, pad=-1).tolist() == [
+        [-1, -1, -1, 0, 1, 4, 2, 5],
+        [-1, -1, -1, -1, -1, -1, -1, 3],
+        [-1] * 8,
+    ]
+    assert recent_items(data.listen_order, np.array([0]), 3, pad=-1).tolist() == [[4, 2, 5]]
+    # Prediction: the most recent max_len - 1 tracks, then [MASK] (= pad + 1).
+    assert prediction_inputs(data.listen_order, np.array([0, 1]), 4, pad=6).tolist() == [[4, 2, 5, 7], [6, 6, 3, 7]]
+
+
+def test_masking_rate_is_p_with_at_least_one_mask_per_sequence_and_never_on_padding():
+    generator = torch.Generator().manual_seed(0)
+    valid = torch.ones(4000, 50, dtype=torch.bool)
+    assert float(mask_positions(valid, 0.2, generator).float().mean()) == pytest.approx(0.2, abs=0.005)
+    lengths = torch.randint(1, 6, (4000,), generator=generator)
+    short = torch.arange(8)[None, :] >= 8 - lengths[:, None]
+    masked = mask_positions(short, 0.2, generator)
+    assert not (masked & ~short).any()
+    assert masked.any(dim=1).all()
+    single = masked[lengths == 1]
+    assert single.sum() == len(single)
+
+
+def test_attention_ignores_padding_and_positions_count_from_the_end():
+    torch.manual_seed(0)
+    options = Bert4RecOptions(max_len=12, n_heads=2, dropout=0.0)
+    module = Bert4RecNet(torch.randn(20, 8), freeze_items=True, hidden=8, options=options).eval()
+    sequence = torch.tensor([[3, 7, 1, 21]])
+    padded = torch.tensor([[20, 20, 20, 3, 7, 1, 21]])
+    with torch.no_grad():
+        torch.testing.assert_close(module(sequence), module(padded)[:, 3:])
+        changed = module(torch.tensor([[3, 7, 2, 21]]))
+    assert not torch.allclose(changed[:, -1], module(sequence)[:, -1]), "the last position attends to the others"
+
+
+def test_frozen_table_is_bit_identical_and_special_rows_train_apart_from_it(world):
+    model = Bert4RecRecommender.from_options({**SMALL, "max_epochs": 1}, seed=0)
+    initial = model.initialise(world.catalogue, world.train)
+    special = initial.special.detach().clone()
+    projection = initial.projection.weight.detach().clone()
+    model.fit(world.catalogue, world.train, world.validation)
+    module = model.module
+    frozen = torch.from_numpy(pretrained_table(world.catalogue, standardize=True, model="bert4rec"))
+    assert torch.equal(module.item_table, frozen) and not module.item_table.requires_grad
+    assert "item_table" not in module.state_dict()
+    assert module.special.shape == (2, frozen.shape[1]) and not torch.equal(module.special, special)
+    assert not torch.equal(module.projection.weight, projection)
+    assert module.bias.shape == (len(world.catalogue),)
+
+
+def test_special_tokens_and_heard_tracks_are_never_recommended(world):
+    model = Bert4RecRecommender.from_options({**SMALL, "max_epochs": 1}, seed=0)
+    model.fit(world.catalogue, world.train, world.validation)
+    with torch.no_grad():  # make [PAD] and [MASK] the most attractive vectors there are
+        model.module.special.mul_(1e3)
+    _, items = model.recommend(world.catalogue, world.val_users, len(world.catalogue))
+    heard = world.val_users.heard.toarray()
+    assert items.max() < len(world.catalogue)
+    for row, ranked in enumerate(items):
+        kept = ranked[ranked >= 0]
+        assert sorted(kept.tolist()) == np.flatnonzero(~heard[row]).tolist()
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        ("bert4rec", {**SMALL, "max_epochs": 8, "batch_size": 32}),
+        # Random item vectors start with no signal at all: a larger step lets 12 epochs find popularity and taste.
+        ("bert4rec_random", {**NO_AUDIO, "item_dim": 32, "max_epochs": 12, "batch_size": 32, "learning_rate": 5e-3}),
+    ],
+)
+def test_training_beats_the_untrained_model_on_validation_hit_rate(world, kind, options):
+    model = recommender_class(kind).from_options(options, seed=0)
+    model.initialise(world.catalogue, world.train)
+    untrained = val_hit_rate(model, world)
+    model.fit(world.catalogue, world.train, world.validation)
+    assert val_hit_rate(model, world) > untrained + 0.05
+
+
+def test_same_seed_gives_the_same_recommendations(world):
+    def run(seed: int) -> tuple[np.ndarray, np.ndarray]:
+        model = Bert4RecRecommender.from_options({**SMALL, "max_epochs": 1}, seed=seed)
+        model.fit(world.catalogue, world.train, world.validation)
+        return model.recommend(world.catalogue, world.val_users, 20)
+
+    first, again, other = run(4), run(4), run(5)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_options_are_checked():
+    with pytest.raises(ParameterError, match="hidden size 15 is not divisible by n_heads=2"):
+        Bert4RecNet(torch.zeros(3, 15), freeze_items=True, hidden=15, options=Bert4RecOptions())
+    with pytest.raises(ParameterError, match="option mask_probability must be a number in"):
+        Bert4RecOptions(mask_probability=0.0)
+    with pytest.raises(ParameterError, match="option max_len must be an integer >= 2, got 1"):
+        Bert4RecOptions(max_len=1)
+    with pytest.raises(ParameterError, match="needs the listening order"):
+        prediction_inputs(None, np.arange(2), 5, pad=3)

@@ -1,0 +1,469 @@
+"""Dataset loaders on fixture files that reproduce the real formats and their quirks."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+from dataset_fixtures import (
+    FMA_GENRES,
+    IRMAS_FILES,
+    listening_events,
+    write_aotm,
+    write_clip,
+    write_fma,
+    write_irmas,
+    write_local,
+    write_onion,
+)
+
+from audiorec.datasets import SOURCE_OUTPUTS, dataset_tables, get_source
+from audiorec.datasets.irmas import parse_name
+from audiorec.datasets.stratify import stratified_group_split
+from audiorec.errors import DatasetError, ParameterError
+from audiorec.stages import fetch_dataset
+from audiorec.tables import read_metadata, read_table
+
+
+def _outputs(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.parquet")}
+
+
+def _dropped(folder: Path) -> dict[str, int]:
+    return read_metadata(folder / "tracks.parquet")["dropped"]
+
+
+# -- music4all_onion ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def onion(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("onion")
+    files = write_onion(root, extra_rows=True)
+    out = root / "data"
+    options = {"listening_events": str(files["events"]), "audio_dir": str(files["audio_dir"])}
+    fetch_dataset("music4all_onion", options, out)
+    return {**files, "out": out, "options": options}
+
+
+def test_onion_tables_follow_the_contracts_and_timestamps_are_utc(onion: dict) -> None:
+    assert _outputs(onion["out"]) == {"tracks", "interactions"}
+    tracks = read_table(onion["out"] / "tracks.parquet", "tracks")
+    assert tracks["track_id"].to_list() == sorted(onion["track_ids"])
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in tracks["audio_path"])
+    assert np.allclose(tracks["duration_s"].to_numpy(), 0.5, atol=0.06)  # mp3 frames pad the 0.5 s clips
+    events = read_table(onion["out"] / "interactions.parquet", "interactions")
+    expected = listening_events(onion["track_ids"])
+    assert events.height == len(expected)
+    assert events.schema["timestamp"] == pl.Datetime("us", "UTC")
+    got = sorted(events.iter_rows())
+    assert got == sorted((u, t, m.replace(microsecond=0)) for u, t, m in expected)
+
+
+def test_onion_reports_what_it_dropped(onion: dict) -> None:
+    assert _dropped(onion["out"]) == {
+        "events: missing user id": 1,
+        "events: unparseable timestamp (format '%Y-%m-%d %H:%M:%S')": 1,
+        "events: track has no audio clip": 2,
+        "tracks heard: no audio clip": 1,
+    }
+    assert read_metadata(onion["out"] / "interactions.parquet")["source"] == "music4all_onion"
+
+
+def test_onion_mfcc_statistics_are_read_with_their_problems_counted(onion: dict) -> None:
+    source = get_source("music4all_onion")
+    ids, vectors, dropped = source.read_features(
+        {**onion["options"], "mfcc_stats": str(onion["mfcc_stats"])}, "mfcc_stats"
+    )
+    assert ids == onion["track_ids"] and vectors.shape == (12, 104) and vectors.dtype == np.float32
+    with open(onion["mfcc_stats"]) as stream:
+        first = next(row for row in csv.reader(stream, delimiter="\t") if row[0] == ids[0])
+    assert np.allclose(vectors[0], np.array(first[1:], dtype=float))  # the duplicate row (zeros) lost
+    assert dropped.counts == {"feature rows: missing id or non-numeric value": 1, "feature rows: duplicate id": 1}
+    with pytest.raises(ParameterError, match="needs the option mfcc_stats"):
+        source.read_features(onion["options"], "mfcc_stats")
+
+
+def test_onion_mfcc_file_with_the_wrong_width_is_rejected(tmp_path: Path) -> None:
+    bad = tmp_path / "id_mfcc_stats.tsv"
+    bad.write_text("id\ta\tb\nx\t1\t2\n")
+    with pytest.raises(DatasetError, match=r"expected 104 value columns .* found 2") as error:
+        get_source("music4all_onion").read_mfcc_stats(bad)
+    assert str(bad) in str(error.value)
+
+
+def test_onion_missing_column_and_missing_audio_are_clear_errors(tmp_path: Path, onion: dict) -> None:
+    log = tmp_path / "userid_trackid_timestamp.tsv"
+    log.write_text("user_id\ttrack\ttimestamp\nu\tt\t2019-01-01 00:00:00\n")
+    with pytest.raises(DatasetError, match=r"missing column\(s\) 'track_id' \(track column\)") as error:
+        fetch_dataset("music4all_onion", {"listening_events": str(log), "audio_dir": str(tmp_path)}, tmp_path / "o")
+    assert str(log) in str(error.value)
+    options = {"listening_events": str(onion["events"]), "audio_dir": str(tmp_path / "none")}
+    with pytest.raises(DatasetError, match=r"option audio_dir: folder .* does not exist"):
+        fetch_dataset("music4all_onion", options, tmp_path / "o")
+    empty = tmp_path / "empty_audio"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match=r"no track of .* has a clip"):
+        fetch_dataset("music4all_onion", {**options, "audio_dir": str(empty)}, tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+# -- local ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("local")
+    return {**write_local(root), "root": root}
+
+
+def test_local_audio_folder_and_custom_columns(local: dict, tmp_path: Path) -> None:
+    options = {
+        "interactions": str(local["interactions"]),
+        "audio_dir": str(local["audio_dir"]),
+        "user_column": "listener",
+        "track_column": "song",
+        "timestamp_column": "played_at",
+    }
+    fetch_dataset("local", options, tmp_path)
+    assert _outputs(tmp_path) == {"tracks", "interactions"}
+    tracks = read_table(tmp_path / "tracks.parquet", "tracks")
+    assert tracks["track_id"].to_list() == sorted(local["track_ids"])  # "jazz/song00": path without suffix
+    events = read_table(tmp_path / "interactions.parquet", "interactions")
+    expected = listening_events(local["track_ids"], seed=1)
+    assert sorted(events.iter_rows()) == sorted(expected)
+    assert _dropped(tmp_path) == {}
+
+
+def test_local_tracks_table_wall_clock_times_and_drops(local: dict, tmp_path: Path) -> None:
+    tracks = tmp_path / "catalogue.tsv"
+    tracks.write_text(
+        "id\tfile\tartist\n"
+        "a\tjazz/song00.flac\tAnn\n"
+        "b\trock/song01.flac\tBob\n"
+        "b\trock/song03.flac\tBob again\n"
+        "c\tjazz/missing.flac\tNobody\n"
+        "\tjazz/song02.flac\tNo id\n"
+    )
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "user,id,when\n"
+        "u1,a,01/07/2019 14:30\n"  # Vienna summer time: 12:30 UTC
+        "u1,b,15/01/2020 09:00\n"  # winter time: 08:00 UTC
+        "u2,c,15/01/2020 09:00\n"  # c has no audio file
+        "u2,a,yesterday\n"
+        "u3,,15/01/2020 09:00\n"
+    )
+    options = {
+        "interactions": str(log),
+        "tracks": str(tracks),
+        "audio_dir": str(local["audio_dir"]),
+        "user_column": "user",
+        "track_column": "id",
+        "timestamp_column": "when",
+        "timestamp_format": "%d/%m/%Y %H:%M",
+        "timezone": "Europe/Vienna",
+        "audio_column": "file",
+    }
+    fetch_dataset("local", options, tmp_path / "out")
+    catalogue = read_table(tmp_path / "out" / "tracks.parquet", "tracks")
+    assert catalogue.select("track_id", "artist").rows() == [("a", "Ann"), ("b", "Bob")]
+    events = read_table(tmp_path / "out" / "interactions.parquet", "interactions").sort("timestamp")
+    assert events.rows() == [
+        ("u1", "a", datetime(2019, 7, 1, 12, 30, tzinfo=UTC)),
+        ("u1", "b", datetime(2020, 1, 15, 8, 0, tzinfo=UTC)),
+    ]
+    assert _dropped(tmp_path / "out") == {
+        "tracks: missing track id or audio path": 1,
+        "tracks: duplicate track id": 1,
+        "tracks: audio file does not exist": 1,
+        "events: missing track id": 1,
+        "events: unparseable timestamp (format '%d/%m/%Y %H:%M')": 1,
+        "events: track has no audio file": 1,
+        "tracks heard: no audio file": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("values", "fmt", "expected"),
+    [
+        (["2020-02-20T10:00:00+01:00", "2020-02-20 10:00:00", "2020-02-20T10:00:00.5Z", "2020-02-20"], None,
+         ["2020-02-20T09:00:00", "2020-02-20T10:00:00", "2020-02-20T10:00:00.500000", "2020-02-20T00:00:00"]),
+        (["1582192800", "1582192800.25"], "unix", ["2020-02-20T10:00:00", "2020-02-20T10:00:00.250000"]),
+        (["1582192800000"], "unix_ms", ["2020-02-20T10:00:00"]),
+    ],
+)  # fmt: skip
+def test_local_timestamp_spellings(local: dict, tmp_path: Path, values: list[str], fmt: str | None, expected) -> None:
+    log = tmp_path / "log.csv"
+    log.write_text("user_id,track_id,timestamp\n" + "".join(f"u,jazz/song00,{v}\n" for v in values))
+    options = {"interactions": str(log), "audio_dir": str(local["audio_dir"]), "timestamp_format": fmt}
+    fetch_dataset("local", options, tmp_path / "out")
+    events = read_table(tmp_path / "out" / "interactions.parquet", "interactions")
+    stamps = sorted(t.replace(tzinfo=None).isoformat() for t in events["timestamp"])
+    assert stamps == sorted(expected)
+
+
+def test_local_parquet_log_with_numeric_epochs(local: dict, tmp_path: Path) -> None:
+    log = tmp_path / "log.parquet"
+    pl.DataFrame(
+        {"user_id": [1, 2], "track_id": ["jazz/song00", "rock/song01"], "timestamp": [0, 86400]}
+    ).write_parquet(log)
+    fetch_dataset("local", {"interactions": str(log), "audio_dir": str(local["audio_dir"])}, tmp_path / "out")
+    events = read_table(tmp_path / "out" / "interactions.parquet", "interactions").sort("timestamp")
+    assert events.rows() == [
+        ("1", "jazz/song00", datetime(1970, 1, 1, tzinfo=UTC)),
+        ("2", "rock/song01", datetime(1970, 1, 2, tzinfo=UTC)),
+    ]
+
+
+def test_local_errors_name_the_file_option_and_value(local: dict, tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match=r"give audio_dir .* or tracks"):
+        fetch_dataset("local", {"interactions": str(local["interactions"])}, tmp_path)
+    with pytest.raises(ParameterError, match="unknown option"):
+        fetch_dataset("local", {"interactions": "x", "audio_dir": "y", "user_col": "u"}, tmp_path)
+    with pytest.raises(ParameterError, match="unknown time zone 'Mars/Olympus'"):
+        fetch_dataset("local", {"interactions": "x", "audio_dir": "y", "timezone": "Mars/Olympus"}, tmp_path)
+    options = {"interactions": str(local["interactions"]), "audio_dir": str(local["audio_dir"])}
+    with pytest.raises(DatasetError, match=r"'user_id' \(user column\).* the file has \['listener', 'song'"):
+        fetch_dataset("local", options, tmp_path)
+    bad_times = {**options, "user_column": "listener", "track_column": "song", "timestamp_column": "device"}
+    with pytest.raises(DatasetError, match=re.escape("no timestamp of column 'device' could be read, e.g. 'phone'")):
+        fetch_dataset("local", bad_times, tmp_path)
+    with pytest.raises(DatasetError, match=r"interactions: file .*nope\.csv does not exist"):
+        fetch_dataset("local", {**options, "interactions": str(tmp_path / "nope.csv")}, tmp_path)
+    assert not (tmp_path / "tracks.parquet").exists()
+
+
+# -- fma -----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fma(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("fma")
+    files = write_fma(root)
+    return {"metadata": str(files["metadata"]), "audio_dir": str(files["audio_dir"])}
+
+
+def test_fma_multi_row_header_genres_and_official_split(fma: dict, tmp_path: Path) -> None:
+    fetch_dataset("fma", fma, tmp_path)
+    assert _outputs(tmp_path) == {"tracks", "labels/genre"}
+    labels = read_table(tmp_path / "labels" / "genre.parquet", "labels")
+    expected_ids = [t for t in FMA_GENRES if t != 46]
+    assert labels["track_id"].to_list() == [f"{t:06d}" for t in expected_ids]
+    assert labels["label"].to_list() == [FMA_GENRES[t] for t in expected_ids]
+    assert labels["split"].to_list() == ["train", "train", "train", "val", "train", "test", "test"]
+    tracks = read_table(tmp_path / "tracks.parquet", "tracks")
+    assert tracks["audio_path"][0].endswith("fma_small/000/000002.mp3")
+    assert tracks["artist"][0] == "Artist, 2" and tracks["title"][0] == "Song 2"  # quoted commas survive
+    assert _dropped(tmp_path) == {
+        "rows: track_id is not a number": 1,
+        "small tracks: no top-level genre": 1,
+        "small tracks: split is not one of ['test', 'training', 'validation']": 1,
+        "small tracks: audio file does not exist": 1,
+    }
+
+
+def test_fma_medium_includes_small_and_bad_headers_are_rejected(fma: dict, tmp_path: Path) -> None:
+    fetch_dataset("fma", {**fma, "subset": "medium"}, tmp_path / "medium")
+    assert _dropped(tmp_path / "medium")["medium tracks: audio file does not exist"] == 2  # 46 and 99
+    with pytest.raises(ParameterError, match="subset must be one of"):
+        fetch_dataset("fma", {**fma, "subset": "tiny"}, tmp_path)
+    flat = tmp_path / "flat.csv"
+    flat.write_text("track_id,genre\n2,Rock\n3,Pop\n")
+    with pytest.raises(DatasetError, match=re.escape("not FMA's tracks.csv")):
+        fetch_dataset("fma", {**fma, "metadata": str(flat)}, tmp_path)
+
+
+# -- irmas ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def irmas(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_irmas(tmp_path_factory.mktemp("irmas"))
+
+
+def test_irmas_labels_from_names_and_a_grouped_stratified_split(irmas: Path, tmp_path: Path) -> None:
+    options = {"root": str(irmas), "fractions": [0.6, 0.2, 0.2], "seed": 3}
+    fetch_dataset("irmas", options, tmp_path)
+    assert _outputs(tmp_path) == {"tracks", "labels/instrument"}
+    labels = read_table(tmp_path / "labels" / "instrument.parquet", "labels")
+    assert labels.height == 18
+    counts = labels.group_by("label", "split").len().sort("label", "split")
+    assert counts.filter(pl.col("split") != "train")["len"].to_list() == [1] * 6  # one group per label each
+    tracks = read_table(tmp_path / "tracks.parquet", "tracks").join(labels, on="track_id")
+    by_name = {row["track_id"]: row for row in tracks.iter_rows(named=True)}
+    assert by_name["[cel][cla]0001__1"]["split"] == by_name["[cel][cla]0001__2"]["split"]
+    assert by_name["[gel][dru][pop_roc]0829__2"]["split"] == by_name["[gel][dru][pop_roc]0829__3"]["split"]
+    assert by_name["[gel][nod][jaz_blu]0833__1"]["drums"] is False and by_name["[voi][pop_roc]2201__1"]["drums"] is None
+    assert by_name["001__[cel][nod][cla]0058__1"]["label"] == "cello"
+    assert np.allclose(tracks["duration_s"].to_numpy(), 0.3, atol=1e-3)
+    assert _dropped(tmp_path) == {
+        "files: instrument in the name differs from its folder": 1,
+        "files: name does not follow [instrument][drums][genre]NNNN__N.wav": 1,
+        "files: unknown instrument code": 1,
+    }
+    again = tmp_path / "again"
+    fetch_dataset("irmas", options, again)
+    assert read_table(again / "labels" / "instrument.parquet").equals(labels)
+    fetch_dataset("irmas", {**options, "seed": 4}, tmp_path / "other")
+    assert not read_table(tmp_path / "other" / "labels" / "instrument.parquet").equals(labels)
+    assert sum(len(v) for v in IRMAS_FILES.values()) == 18 + 3
+
+
+def test_irmas_name_parsing_and_bad_fractions() -> None:
+    assert parse_name("008__[vio][nod][cou_fol]2196__1.wav") == {
+        "recording": "008__[vio][nod][cou_fol]2196",
+        "instrument": "vio",
+        "drums": False,
+        "genre": "cou_fol",
+    }
+    assert parse_name("[pia][jaz_blu]1490__1.wav")["recording"] == "[pia][jaz_blu]1490"
+    assert parse_name("[pia]1490__1.wav") is None
+    with pytest.raises(ParameterError, match="summing to 1"):
+        fetch_dataset("irmas", {"root": ".", "fractions": [0.5, 0.2]}, ".")
+
+
+def test_stratified_group_split_keeps_shares_and_groups() -> None:
+    labels = ["a"] * 40 + ["b"] * 20
+    groups = [f"a{i // 2}" for i in range(40)] + [f"b{i}" for i in range(20)]
+    split = stratified_group_split(labels, groups, (0.5, 0.25, 0.25), seed=0)
+    for label, n_groups in (("a", 20), ("b", 20)):
+        chosen = {g: s for lab, g, s in zip(labels, groups, split, strict=True) if lab == label}
+        assert sorted(np.unique(list(chosen.values()), return_counts=True)[1]) == sorted(
+            [n_groups // 2, n_groups // 4, n_groups // 4]
+        )
+    assert all(split[i] == split[i + 1] for i in range(0, 40, 2))
+    shuffled = np.random.default_rng(0).permutation(60)
+    again = stratified_group_split([labels[i] for i in shuffled], [groups[i] for i in shuffled], (0.5, 0.25, 0.25), 0)
+    assert (again == split[shuffled]).all()  # independent of input order
+
+
+# -- aotm2011 --------------------------------------------------------------------------------------------------
+
+
+def test_aotm_playlists_are_mapped_deduplicated_and_filtered(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    files = write_aotm(tmp_path)
+    options = {
+        "playlists": str(files["playlists"]),
+        "audio_map": str(files["audio_map"]),
+        "min_tracks": 3,
+        "max_tracks": 5,
+        "exclude_categories": ["Theme", "Polka"],
+    }
+    with caplog.at_level(logging.WARNING, logger="audiorec.datasets.aotm2011"):
+        fetch_dataset("aotm2011", options, tmp_path / "out")
+    assert "excluded categories ['Polka'] occur in no mix" in caplog.text
+    assert _outputs(tmp_path / "out") == {"tracks", "playlists"}
+    msd = files["msd"]
+    playlists = read_table(tmp_path / "out" / "playlists.parquet", "playlists")
+    assert playlists.select("playlist_id", "track_id", "position").rows() == [
+        ("1", msd[0], 0),
+        ("1", msd[1], 1),
+        ("1", msd[2], 2),
+        *(("4", msd[i], i - 2) for i in range(2, 7)),
+    ]
+    tracks = read_table(tmp_path / "out" / "tracks.parquet", "tracks")
+    assert tracks["track_id"].to_list() == msd[:7]
+    assert tracks.filter(pl.col("track_id") == msd[0])["artist"].item() == "Artist 0"
+    assert _dropped(tmp_path / "out") == {
+        "audio map rows: duplicate track_id": 1,
+        "audio map rows: audio file does not exist": 1,
+        "mixes: duplicate mix_id": 1,
+        "mixes: malformed (no mix_id or playlist list)": 1,
+        "mixes: excluded category": 1,
+        "entries: no track id": 1,
+        "entries: repeated within its mix": 1,
+        "entries: no audio for the track id": 2,
+        "mixes: fewer than 3 tracks with audio": 1,
+    }
+    with pytest.raises(ParameterError, match="min_tracks <= max_tracks"):
+        fetch_dataset("aotm2011", {**options, "min_tracks": 9}, tmp_path / "bad")
+    with pytest.raises(DatasetError, match=re.escape("no mix keeps 6..9 tracks")):
+        fetch_dataset("aotm2011", {**options, "min_tracks": 6, "max_tracks": 9}, tmp_path / "bad")
+
+
+# -- registry ------------------------------------------------------------------------------------------------
+
+
+def test_every_source_is_registered_with_its_outputs() -> None:
+    assert set(SOURCE_OUTPUTS) == {"demo", "local", "music4all_onion", "fma", "irmas", "aotm2011"}
+    for source in SOURCE_OUTPUTS:
+        assert callable(get_source(source).fetch)
+    assert dataset_tables("fma", {}) == ("tracks", "labels/genre")
+    assert "features/mfcc_stats" not in dataset_tables("music4all_onion", {"listening_events": "x"})
+    with pytest.raises(ParameterError, match="unknown dataset source 'spotify'"):
+        dataset_tables("spotify", {})
+
+
+def test_unreadable_audio_keeps_its_track_for_the_extraction_failures_table(tmp_path: Path) -> None:
+    audio = tmp_path / "music"
+    write_clip(audio / "good.wav", 440.0)
+    (audio / "broken.mp3").write_bytes(b"\x00" * 64)
+    log = tmp_path / "log.csv"
+    log.write_text("user_id,track_id,timestamp\nu,good,2020-01-01\nu,broken,2020-01-02\n")
+    fetch_dataset("local", {"interactions": str(log), "audio_dir": str(audio)}, tmp_path / "out")
+    tracks = read_table(tmp_path / "out" / "tracks.parquet", "tracks").sort("track_id")
+    assert tracks["track_id"].to_list() == ["broken", "good"]
+    assert np.isnan(tracks["duration_s"][0]) and tracks["duration_s"][1] == pytest.approx(0.5)
+
+
+# -- example configs -------------------------------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "config" / "examples"
+OPTION_CLASSES = {
+    "local": "LocalOptions",
+    "music4all_onion": "OnionOptions",
+    "fma": "FMAOptions",
+    "irmas": "IRMASOptions",
+    "aotm2011": "AOTMOptions",
+}
+
+
+@pytest.mark.parametrize("name", ["local", "music4all_onion", "fma", "irmas", "aotm2011"])
+def test_example_configs_are_valid(name: str) -> None:
+    from snakemake.utils import validate
+
+    from audiorec.backbones import BACKBONE_CLASSES
+    from audiorec.config import dataclass_from_mapping
+    from audiorec.download import DownloadSpec, substitute_downloads
+    from audiorec.precomputed import PRECOMPUTED_KIND, precomputed_options
+    from audiorec.recommenders import RECOMMENDER_CLASSES
+
+    config = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+    validate(config, str(EXAMPLES.parent / "schema.yaml"))
+    (dataset,) = config["datasets"].values()
+    assert dataset["source"] == name
+    specs = {key: DownloadSpec.from_mapping(key, spec) for key, spec in dataset["downloads"].items()}
+    options = substitute_downloads(dataset["options"], {key: f"resources/{key}" for key in specs}, name)
+    module = get_source(name)
+    dataclass_from_mapping(getattr(module, OPTION_CLASSES[name]), options, name)
+    assert ("interactions" in dataset_tables(name, options)) == ("split" in dataset)
+    for backbone in config["backbones"].values():
+        if backbone["kind"] == PRECOMPUTED_KIND:
+            assert f"features/{precomputed_options(backbone['options']).feature}" in dataset_tables(name, options)
+        else:
+            assert backbone["kind"] in BACKBONE_CLASSES
+    assert all(model["kind"] in RECOMMENDER_CLASSES for model in config["models"].values())
+
+
+def test_onion_example_reproduces_the_papers_split_and_matrix() -> None:
+    config = yaml.safe_load((EXAMPLES / "music4all_onion.yaml").read_text())
+    assert config["datasets"]["onion"]["split"] == {
+        "test_start": "2020-02-20",
+        "train_months": 12,
+        "test_months": 1,
+        "val_fraction": 0.5,
+        "seed": 0,
+    }
+    kinds = {entry["kind"] for entry in config["backbones"].values()}
+    assert kinds == {"precomputed", "mfcc", "musicnn", "musicfm", "encodecmae", "music2vec", "mert"}
+    assert {"knn", "shallow", "bert4rec", "shallow_random", "bert4rec_random"} <= {
+        entry["kind"] for entry in config["models"].values()
+    }

@@ -1,0 +1,293 @@
+"""MusiCNN: parity with the original TensorFlow model, strict loading, input pipeline, layers, determinism.
+
+Parity and real-weight tests need the checkpoints of the ``musicnn`` wheel
+(``python -m pip install --no-deps musicnn==0.1.0``; ``.ci/run`` installs it) and are skipped without it.
+Everything else runs on tiny random networks of the same class.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import librosa
+import numpy as np
+import polars as pl
+import pytest
+import soundfile as sf
+import torch
+from tf_checkpoint_writer import write_checkpoint
+
+from audiorec.backbones import build_backbone, file_sha256
+from audiorec.backbones.musicnn import MusiCNNBackbone, MusiCNNConfig, packaged_checkpoint
+from audiorec.backbones.musicnn_model import (
+    FrontEndBlock,
+    MusiCNN,
+    MusiCNNArchitecture,
+    tf_same_padding,
+    tf_variable_map,
+)
+from audiorec.backbones.tf_checkpoint import TFCheckpoint
+from audiorec.embed import extract
+from audiorec.errors import ParameterError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "musicnn"
+HAS_MUSICNN = importlib.util.find_spec("musicnn") is not None
+needs_musicnn = pytest.mark.skipif(not HAS_MUSICNN, reason="musicnn wheel not installed (pip install --no-deps)")
+
+TINY = MusiCNNArchitecture(
+    n_mels=96,
+    patch_frames=24,
+    timbral_filters=4,
+    timbral_widths=(38, 67),
+    temporal_filters=3,
+    temporal_lengths=(8, 4, 2),
+    midend_filters=5,
+    midend_layers=3,
+    backend_units=7,
+    n_classes=3,
+)
+
+
+def randomised(model: MusiCNN, seed: int = 0) -> MusiCNN:
+    """Random weights *and* batch-norm statistics, with negative scales, so every loaded tensor matters."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.dtype != torch.float32:
+                continue
+            values = torch.randn(tensor.shape, generator=generator)
+            tensor.copy_(values.abs() + 0.5 if name.endswith("running_var") else values * 0.5)
+    return model.eval()
+
+
+def tiny_backbone(seed: int = 0, **options) -> MusiCNNBackbone:
+    backbone = MusiCNNBackbone(MusiCNNConfig(device="cpu", **options), TINY, load=False)
+    randomised(backbone.model, seed)
+    return backbone
+
+
+def to_tf(model: MusiCNN) -> dict[str, np.ndarray]:
+    """The model's weights under TensorFlow's names and layouts, with Adam slots as in the real checkpoints."""
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    tensors = {"beta1_power": np.float32(0.9), "beta2_power": np.float32(0.999)}
+    for tf_name, module, layer_type in tf_variable_map(model.architecture):
+        if layer_type == "bn":
+            pairs = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
+            variables = {tf: state[f"{module}.{pt}"] for tf, pt in pairs.items()}
+        else:
+            weight = state[f"{module}.weight"]
+            kernel = {
+                "conv2d": lambda w: w.transpose(2, 3, 1, 0),
+                "conv1d": lambda w: w.transpose(2, 1, 0)[:, :, None, :],
+                "dense": lambda w: w.T,
+            }[layer_type](weight)
+            variables = {"kernel": kernel, "bias": state[f"{module}.bias"]}
+        for variable, value in variables.items():
+            tensors[f"{tf_name}/{variable}"] = np.ascontiguousarray(value, dtype=np.float32)
+            if variable not in ("moving_mean", "moving_variance"):
+                tensors[f"{tf_name}/{variable}/Adam"] = np.zeros_like(value, dtype=np.float32)
+                tensors[f"{tf_name}/{variable}/Adam_1"] = np.zeros_like(value, dtype=np.float32)
+    return tensors
+
+
+def outputs(model: MusiCNN, patches: torch.Tensor) -> dict[str, np.ndarray]:
+    with torch.inference_mode():
+        out = model(patches)
+    return {
+        "logits": out.logits.numpy(),
+        "penultimate": out.penultimate.numpy(),
+        "mean_pool": out.mean_pool.numpy(),
+        "max_pool": out.max_pool.numpy(),
+        "timbral": out.timbral.numpy(),
+        "temporal": out.temporal.numpy(),
+        "cnn3": out.midend[2].unsqueeze(-1).numpy(),
+    }
+
+
+@needs_musicnn
+@pytest.mark.parametrize("model", ["MSD_musicnn", "MTT_musicnn"])
+def test_port_reproduces_the_tensorflow_model(model):
+    backbone = build_backbone("musicnn", {"model": model, "device": "cpu"})
+    reference = np.load(FIXTURES / f"ref_{model}.npz")
+    got = outputs(backbone.model, torch.from_numpy(np.load(FIXTURES / "ref_input.npy")))
+    for name in reference.files:
+        assert got[name].shape == reference[name].shape, name
+        np.testing.assert_allclose(got[name], reference[name], rtol=1e-5, atol=2e-4, err_msg=name)
+    assert backbone.weights_sha256 == file_sha256(packaged_checkpoint(model) / ".data-00000-of-00001")
+
+
+@needs_musicnn
+def test_published_architecture_uses_every_checkpoint_tensor_but_adam_state():
+    checkpoint = TFCheckpoint(packaged_checkpoint("MSD_musicnn"))
+    used = {f"{name}/{v}" for name, _, kind in tf_variable_map(MusiCNNArchitecture()) for v in _variables(kind)}
+    assert used <= set(checkpoint.entries)
+    assert all("Adam" in name or name.startswith("beta") for name in set(checkpoint.entries) - used)
+    assert MusiCNNArchitecture().frontend_channels == 561 and MusiCNNArchitecture().midend_channels == 753
+
+
+def _variables(kind: str) -> tuple[str, ...]:
+    return ("gamma", "beta", "moving_mean", "moving_variance") if kind == "bn" else ("kernel", "bias")
+
+
+def test_tiny_model_loads_strictly_from_a_tensorflow_checkpoint(tmp_path):
+    source = randomised(MusiCNN(TINY), seed=1)
+    tensors = to_tf(source)
+    write_checkpoint(tmp_path / "tiny", tensors, records_per_block=16)
+    backbone = MusiCNNBackbone(MusiCNNConfig(weights=str(tmp_path / "tiny"), device="cpu"), TINY)
+    for name, value in source.state_dict().items():
+        torch.testing.assert_close(backbone.model.state_dict()[name], value, rtol=0, atol=0, msg=name)
+    assert backbone.weights_sha256 == file_sha256(tmp_path / "tiny.data-00000-of-00001")
+
+    missing = {k: v for k, v in tensors.items() if k != "conv2d_3/kernel"}
+    write_checkpoint(tmp_path / "missing", missing)
+    with pytest.raises(ParameterError, match=r"missing tensors \['conv2d_3/kernel'\]"):
+        MusiCNNBackbone(MusiCNNConfig(weights=str(tmp_path / "missing")), TINY)
+    write_checkpoint(tmp_path / "extra", {**tensors, "dense_2/kernel": np.ones((3, 3), np.float32)})
+    with pytest.raises(ParameterError, match=r"unexpected tensors \['dense_2/kernel'\]"):
+        MusiCNNBackbone(MusiCNNConfig(weights=str(tmp_path / "extra")), TINY)
+    write_checkpoint(tmp_path / "shape", {**tensors, "dense/kernel": tensors["dense/kernel"].T.copy()})
+    with pytest.raises(
+        ParameterError, match=r"mis-shaped tensors \['dense/kernel \(64, 7\) for dense.weight \(7, 64\)"
+    ):
+        MusiCNNBackbone(MusiCNNConfig(weights=str(tmp_path / "shape")), TINY)
+
+
+def test_tiny_model_loads_strictly_from_a_saved_state_dict(tmp_path):
+    source = randomised(MusiCNN(TINY), seed=2)
+    torch.save(source.state_dict(), tmp_path / "tiny.pt")
+    backbone = MusiCNNBackbone(MusiCNNConfig(weights=str(tmp_path / "tiny.pt"), device="cpu"), TINY)
+    patches = torch.randn(2, TINY.patch_frames, TINY.n_mels)
+    np.testing.assert_array_equal(outputs(backbone.model, patches)["logits"], outputs(source, patches)["logits"])
+    assert backbone.weights_sha256 == file_sha256(tmp_path / "tiny.pt")
+    broken = source.state_dict()
+    broken.pop("dense_norm.running_mean")
+    torch.save(broken, tmp_path / "broken.pt")
+    with pytest.raises(ParameterError, match=r"missing keys \['dense_norm.running_mean'\]"):
+        MusiCNNBackbone(MusiCNNConfig(weights=str(tmp_path / "broken.pt")), TINY)
+
+
+def test_frontend_pools_before_the_norm_exactly_as_after_it():
+    torch.manual_seed(0)
+    block = FrontEndBlock(6, (7, 5), (3, 3))
+    with torch.no_grad():
+        block.norm.weight.copy_(torch.tensor([1.5, -0.7, 0.0, 2.0, -3.0, 0.3]))
+        block.norm.running_mean.normal_()
+        block.norm.running_var.uniform_(0.5, 2.0)
+        block.norm.bias.normal_()
+    block.eval()
+    x = torch.randn(3, 1, 20, 16)
+    with torch.no_grad():
+        reference = block.norm(torch.relu(block.conv(torch.nn.functional.pad(x, (0, 0, 3, 3))))).amax(dim=3)
+        torch.testing.assert_close(block(x), reference, rtol=1e-6, atol=1e-6)
+        block.train()
+        torch.testing.assert_close(block(x).shape, reference.shape)
+
+
+def test_tensorflow_same_padding_puts_the_extra_frame_after():
+    assert tf_same_padding(128) == (63, 64)
+    assert tf_same_padding(7) == (3, 3)
+    assert tf_same_padding(1) == (0, 0)
+
+
+def test_log_mel_follows_the_musicnn_recipe_and_saturates_instead_of_overflowing(rng):
+    backbone = tiny_backbone()
+    signal = rng.normal(0, 0.1, 16000 * 2).astype(np.float32)
+    mel = librosa.feature.melspectrogram(y=signal, sr=16000, n_fft=512, hop_length=256, n_mels=96).T
+    expected = np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1)
+    np.testing.assert_array_equal(backbone.log_mel(signal), expected)
+    loud = backbone.log_mel(np.full(16000, 50.0, np.float32))
+    assert np.all(np.isfinite(loud)) and loud.max() == pytest.approx(np.log10(10000 * 65504.0 + 1), rel=1e-6)
+
+
+def test_layers_have_the_declared_shapes_and_patches_follow_the_window_policy(rng):
+    backbone = tiny_backbone()
+    assert backbone.layer_dims == {"mean_pool": 4 * 2 + 3 * 3 + 5 * 3, "max_pool": 32, "penultimate": 7}
+    hop = 256
+    frames = TINY.patch_frames
+    assert backbone.windows(np.zeros(hop * (2 * frames + frames // 2 - 1), np.float32)).shape == (3, frames, 96)
+    assert backbone.windows(np.zeros(hop * (2 * frames + 2), np.float32)).shape == (2, frames, 96)
+    assert backbone.windows(np.zeros(hop * 3, np.float32)).shape == (1, frames, 96)  # padded: the only patch
+    signals = [rng.normal(0, 0.1, n).astype(np.float32) for n in (16000, 4000, 40000)]
+    out = backbone.embed_batch(signals)
+    assert {name: v.shape for name, v in out.items()} == {
+        "mean_pool": (3, 32),
+        "max_pool": (3, 32),
+        "penultimate": (3, 7),
+    }
+    for name, matrix in out.items():
+        assert matrix.dtype == np.float32 and np.all(np.isfinite(matrix)), name
+
+
+def test_track_vector_is_the_mean_of_patch_vectors(rng):
+    backbone = tiny_backbone()
+    signal = rng.normal(0, 0.1, 16000 * 2).astype(np.float32)
+    patches = torch.from_numpy(backbone.windows(signal))
+    per_patch = outputs(backbone.model, patches)
+    out = backbone.embed_batch([signal, signal[:8000]])
+    np.testing.assert_allclose(out["penultimate"][0], per_patch["penultimate"].mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["max_pool"][0], per_patch["max_pool"].mean(0), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(out["penultimate"][0], out["penultimate"][1])
+
+
+def test_options_are_validated_and_a_missing_package_is_named(monkeypatch, tmp_path):
+    with pytest.raises(ParameterError, match=r"model must be one of.*got 'MSD_vgg'"):
+        build_backbone("musicnn", {"model": "MSD_vgg"})
+    with pytest.raises(ParameterError, match="unknown option"):
+        build_backbone("musicnn", {"layer": 3})
+    with pytest.raises(ParameterError, match="max_duration_s must be positive"):
+        MusiCNNConfig(max_duration_s=0)
+    with pytest.raises(ParameterError, match=r"weights file .*absent\.pt does not exist"):
+        MusiCNNBackbone(MusiCNNConfig(weights=str(tmp_path / "absent.pt")), TINY)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ParameterError, match=r"musicnn is not installed.*pip install --no-deps musicnn==0\.1\.0"):
+        build_backbone("musicnn", {})
+
+
+def write_tracks(folder: Path, rng: np.random.Generator, seconds: tuple[float, ...]) -> list[Path]:
+    paths = []
+    for index, length in enumerate(seconds):
+        paths.append(folder / f"t{index}.flac")
+        sf.write(paths[-1], rng.normal(0, 0.1, (round(length * 22050), 2)).astype(np.float32), 22050)
+    return paths
+
+
+@needs_musicnn
+def test_extraction_with_real_weights_is_deterministic(tmp_path, rng):
+    paths = write_tracks(tmp_path, rng, (3.5, 7.0, 1.0))
+    ids = ["a", "b", "c"]
+    backbone = build_backbone("musicnn", {"device": "cpu"})
+    first = extract(ids, paths, backbone, batch_size=2, progress=False).layer_matrices(backbone)
+    again = extract(ids, paths, build_backbone("musicnn", {"device": "cpu"}), batch_size=2, progress=False)
+    rebatched = extract(ids, paths, backbone, batch_size=1, num_workers=1, progress=False)
+    for name in backbone.layers:
+        np.testing.assert_array_equal(first[name], again.layer_matrices(backbone)[name], err_msg=name)
+        np.testing.assert_allclose(first[name], rebatched.layer_matrices(backbone)[name], rtol=1e-5, atol=1e-5)
+    assert first["penultimate"].shape == (3, 200) and np.all(np.isfinite(first["penultimate"]))
+
+
+@needs_musicnn
+def test_shard_stores_every_layer_and_gather_selects_one_without_recomputing(tmp_path, rng):
+    from audiorec.stages import embed_shard, gather_embeddings
+    from audiorec.tables import read_embeddings, read_metadata, write_table
+
+    paths = write_tracks(tmp_path, rng, (3.5, 2.0))
+    tracks = pl.DataFrame({"track_id": ["a", "b"], "audio_path": [p.name for p in paths], "duration_s": [3.5, 2.0]})
+    write_table(tracks, tmp_path / "tracks.parquet", kind="tracks")
+    shard = (tmp_path / "shard0.vectors.parquet", tmp_path / "shard0.failures.parquet")
+    spec = {"kind": "musicnn", "options": {"model": "MTT_musicnn", "device": "cpu"}}
+    embed_shard(tmp_path / "tracks.parquet", spec, 0, 10, *shard, progress=False)
+    stamp = shard[0].stat().st_mtime_ns
+
+    sha = file_sha256(packaged_checkpoint("MTT_musicnn") / ".data-00000-of-00001")
+    for layer, dim in [("last", 200), ("max_pool", 753), (0, 753)]:
+        out = tmp_path / f"musicnn_{layer}.parquet"
+        gather_embeddings([shard[0]], [shard[1]], "musicnn", layer, out, tmp_path / "failures.parquet")
+        ids, vectors = read_embeddings(out)
+        assert ids == ["a", "b"] and vectors.shape == (2, dim)
+        metadata = read_metadata(out)
+        assert metadata["weights_sha256"] == sha and metadata["layer"] == layer and metadata["sample_rate"] == 16000
+        assert metadata["layers"] == ["mean_pool", "max_pool", "penultimate"] and metadata["precision"] == "float32"
+    assert shard[0].stat().st_mtime_ns == stamp
+    with pytest.raises(ParameterError, match="layer 'mean' needs layers of one size"):
+        gather_embeddings([shard[0]], [shard[1]], "musicnn", "mean", tmp_path / "m.parquet", tmp_path / "f.parquet")

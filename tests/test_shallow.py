@@ -1,0 +1,163 @@
+"""Shallow Net: frozen items, mean-initialised users, true negative users, learning, reproducibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from neural_world import build_world
+
+from audiorec.errors import ParameterError
+from audiorec.metrics import evaluate_recommendations
+from audiorec.recommenders import recommendations_frame, recommender_class
+from audiorec.recommenders.negatives import NegativeUserSampler
+from audiorec.recommenders.neural import pretrained_table
+from audiorec.recommenders.shallow import ShallowNet, ShallowNetRecommender, ShallowTask
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return build_world(tmp_path_factory)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny kernels: one CPU thread is fastest, and on a busy machine several threads only spin."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def fitted(world, kind: str = "shallow", seed: int = 0, **options):
+    model = recommender_class(kind).from_options(options, seed=seed)
+    model.fit(world.catalogue, world.train, world.validation)
+    return model
+
+
+def val_hit_rate(model, world) -> float:
+    scores, items = model.recommend(world.catalogue, world.val_users, 50)
+    frame = recommendations_frame(world.val_users.user_ids, world.catalogue, scores, items)
+    return float(evaluate_recommendations(frame, world.val_truth, [50]).get_column("HitRate@50").mean())
+
+
+def test_user_table_starts_at_the_mean_of_each_users_train_items(world):
+    model = ShallowNetRecommender.from_options({"standardize": True}, seed=0)
+    module = model.initialise(world.catalogue, world.train)
+    items = pretrained_table(world.catalogue, standardize=True, model="shallow")
+    heard = world.train.heard.toarray()
+    expected = np.stack([items[row].mean(axis=0) for row in heard])
+    np.testing.assert_allclose(module.user_table.detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(module.item_table.numpy(), items)
+
+
+def test_no_sampled_negative_user_interacted_with_the_item_over_a_whole_epoch(world):
+    model = ShallowNetRecommender.from_options({"batch_size": 512}, seed=0)
+    module = model.initialise(world.catalogue, world.train)
+    task = ShallowTask(module, world.train, world.validation, model.options, seed=0)
+    heard = world.train.heard.toarray()
+    generator = torch.Generator().manual_seed(5)
+    seen_pairs = []
+    for users, items, negatives in task.batches(generator):
+        assert negatives.shape == (len(items), 20)
+        assert not heard[negatives.numpy(), items.numpy()[:, None]].any()
+        assert heard[users.numpy(), items.numpy()].all()
+        seen_pairs += list(zip(users.tolist(), items.tolist(), strict=True))
+    assert sorted(seen_pairs) == sorted(zip(*world.train.heard.nonzero(), strict=True)), "each pair once per epoch"
+    both = (world.train.heard + world.validation.heard).toarray() > 0
+    assert not both[task.val_negatives.numpy(), task.val_items.numpy()[:, None]].any()
+
+
+def test_negative_users_are_uniform_among_non_listeners():
+    # Item 0 was heard by users 0-5 of 10, item 1 by nobody: draws must be uniform over the others.
+    interacted = sp.csr_matrix((np.ones(6), (np.arange(6), np.zeros(6, dtype=int))), shape=(10, 2))
+    sampler = NegativeUserSampler(interacted, torch.device("cpu"))
+    draws = sampler.sample(torch.tensor([0, 1]), 40_000, torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(np.bincount(draws[0].numpy(), minlength=10)[6:] / 40_000, 0.25, atol=0.01)
+    assert np.bincount(draws[0].numpy(), minlength=10)[:6].sum() == 0
+    np.testing.assert_allclose(np.bincount(draws[1].numpy(), minlength=10) / 40_000, 0.1, atol=0.01)
+    with pytest.raises(ParameterError, match="every user interacted"):
+        NegativeUserSampler(sp.csr_matrix(np.ones((3, 1))), torch.device("cpu")).sample(
+            torch.tensor([0]), 1, torch.Generator()
+        )
+
+
+@pytest.mark.parametrize("n_users", [4, 10], ids=["whole-table-encoded", "rows-encoded"])
+def test_hinge_loss_matches_a_numpy_reference(n_users):
+    torch.manual_seed(0)
+    items, users = torch.randn(5, 3), torch.randn(n_users, 3)
+    module = ShallowNet(items, users, freeze_items=True, separate_towers=True)
+
+    def encode(layer, x):
+        out = np.maximum(x @ layer[0].weight.detach().numpy().T + layer[0].bias.detach().numpy(), 0)
+        return out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
+
+    u = encode(module.towers[0], users.numpy())
+    i = encode(module.towers[1], items.numpy())
+    pair_users, pair_items, negatives = np.array([0, 1]), np.array([2, 4]), np.array([[1, 3], [0, 2]])
+    positive = (u[pair_users] * i[pair_items]).sum(-1)
+    negative = (u[negatives] * i[pair_items][:, None]).sum(-1)
+    expected = np.maximum(0, 0.2 - positive[:, None] + negative).mean()
+    loss = module.hinge_loss(torch.tensor(pair_users), torch.tensor(pair_items), torch.tensor(negatives), 0.2)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_frozen_item_table_is_bit_identical_after_training_while_users_and_towers_move(world):
+    model = ShallowNetRecommender.from_options({"max_epochs": 2, "standardize": True}, seed=0)
+    initial = model.initialise(world.catalogue, world.train)
+    users_before = initial.user_table.detach().clone()
+    tower_before = initial.towers[0][0].weight.detach().clone()
+    model.fit(world.catalogue, world.train, world.validation)
+    module = model.module
+    frozen = torch.from_numpy(pretrained_table(world.catalogue, standardize=True, model="shallow"))
+    assert torch.equal(module.item_table, frozen)
+    assert not module.item_table.requires_grad
+    assert "item_table" not in dict(module.named_parameters()) and "item_table" not in module.state_dict()
+    assert not torch.equal(module.user_table, users_before)
+    assert not torch.equal(module.towers[0][0].weight, tower_before)
+    assert len(module.towers) == 1, "one tower shared by users and items by default"
+
+
+def test_random_variant_learns_its_item_table(world):
+    model = recommender_class("shallow_random").from_options({"max_epochs": 1, "item_dim": 8}, seed=0)
+    before = model.initialise(world.catalogue, world.train).item_table.detach().clone()
+    model.fit(world.catalogue, world.train, world.validation)
+    assert model.module.item_table.requires_grad and model.module.item_table.shape == (len(world.catalogue), 8)
+    assert not torch.equal(model.module.item_table, before)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        ("shallow", {"max_epochs": 6, "standardize": True, "batch_size": 256}),
+        ("shallow_random", {"max_epochs": 10, "item_dim": 16, "batch_size": 128}),
+    ],
+)
+def test_training_beats_the_untrained_model_on_validation_hit_rate(world, kind, options):
+    model = recommender_class(kind).from_options(options, seed=0)
+    model.initialise(world.catalogue, world.train)
+    untrained = val_hit_rate(model, world)
+    model.fit(world.catalogue, world.train, world.validation)
+    assert val_hit_rate(model, world) > untrained + 0.05
+
+
+def test_same_seed_gives_the_same_recommendations_and_excludes_heard_tracks(world):
+    first = fitted(world, seed=1, max_epochs=1).recommend(world.catalogue, world.val_users, 30)
+    again = fitted(world, seed=1, max_epochs=1).recommend(world.catalogue, world.val_users, 30)
+    other = fitted(world, seed=2, max_epochs=1).recommend(world.catalogue, world.val_users, 30)
+    np.testing.assert_array_equal(first[1], again[1])
+    np.testing.assert_array_equal(first[0], again[0])
+    assert not np.array_equal(first[0], other[0])
+    heard = world.val_users.heard.toarray()
+    items = first[1]
+    assert (items >= 0).all() and not heard[np.arange(len(items))[:, None], items].any()
+
+
+def test_unknown_options_and_bad_values_are_rejected():
+    with pytest.raises(ParameterError, match=r"model shallow: unknown option\(s\) \['margn'\]"):
+        ShallowNetRecommender.from_options({"margn": 0.3}, seed=0)
+    with pytest.raises(ParameterError, match="option n_negatives must be an integer >= 1, got 0"):
+        ShallowNetRecommender.from_options({"n_negatives": 0}, seed=0)
+    with pytest.raises(ParameterError, match="model shallow_random: unknown option"):
+        recommender_class("shallow_random").from_options({"standardize": True}, seed=0)

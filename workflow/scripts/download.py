@@ -1,0 +1,11 @@
+"""Snakemake adapter: rule download → audiorec.stages.download."""
+
+import json
+
+from audiorec.logs import log_to
+
+log_to(snakemake.log[0], snakemake.rule, snakemake.output)
+
+from audiorec.stages import download
+
+download(snakemake.wildcards.file, json.loads(snakemake.params.spec), snakemake.output[0])

@@ -1,0 +1,25 @@
+"""Snakemake adapter: rule train_recommender → audiorec.stages.recommend (with validation and checkpoints)."""
+
+import json
+
+from audiorec.logs import log_to
+
+log_to(snakemake.log[0], snakemake.rule, snakemake.output)
+
+from audiorec.stages import recommend
+
+recommend(
+    json.loads(snakemake.params.model),
+    int(snakemake.wildcards.seed),
+    snakemake.input.train,
+    snakemake.input.targets,
+    snakemake.input.tracks,
+    snakemake.input.get("embeddings"),
+    snakemake.params.top_k,
+    snakemake.output.recommendations,
+    shuffle=snakemake.params.shuffle,
+    validation_path=snakemake.input.validation,
+    checkpoint_path=snakemake.output.checkpoint,
+    training_log_path=snakemake.output.training_log,
+    threads=snakemake.threads,
+)
