@@ -351,3 +351,22 @@ def test_training_lowers_the_loss_and_beats_the_untrained_encoder_on_genre(tiny_
     untrained = SSLModel(config)
     untrained.set_standardisation(model.mel_mean, model.mel_std)
     assert genre_accuracy(model.state_dict()) > genre_accuracy(untrained.state_dict()) + 0.05
+
+
+def test_table3_example_config_has_the_papers_seven_encoders_at_full_size():
+    from pathlib import Path
+
+    import yaml
+    from snakemake.utils import validate
+
+    config_dir = Path(__file__).resolve().parents[1] / "config"
+    config = yaml.safe_load((config_dir / "examples" / "ssl_table3.yaml").read_text())
+    validate(config, str(config_dir / "schema.yaml"))
+    encoders = [
+        SSLConfig.from_mapping(entry.get("options")) for entry in config["backbones"].values() if entry["kind"] == "ssl"
+    ]
+    rows = sorted((encoder.positive or "", encoder.loss) for encoder in encoders)
+    expected = [(p, loss) for p in ("adjacent", "random", "self") for loss in ("infonce", "multi")] + [("", "cpc")]
+    assert rows == sorted(expected)
+    assert all(encoder.channels == (128, 256, 256, 512, 512) and encoder.embedding_dim == 128 for encoder in encoders)
+    assert "mfcc" in config["backbones"]  # the paper's baseline row
