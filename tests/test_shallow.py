@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from neural_world import build_world
 
 from audiorec.errors import ParameterError
 from audiorec.metrics import evaluate_recommendations
@@ -17,17 +16,11 @@ from audiorec.recommenders.shallow import ShallowNet, ShallowNetRecommender, Sha
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    return build_world(tmp_path_factory)
+def world(neural_world):
+    return neural_world
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny kernels: one CPU thread is fastest, and on a busy machine several threads only spin."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def fitted(world, kind: str = "shallow", seed: int = 0, **options):

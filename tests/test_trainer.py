@@ -16,13 +16,7 @@ from audiorec.recommenders.trainer import TrainingOptions, TrainingTask, train
 TIMING = ("train_seconds", "val_seconds")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny kernels: one CPU thread is fastest, and on a busy machine several threads only spin."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Killed(Exception):
@@ -146,6 +140,14 @@ def test_untrained_state_is_kept_when_training_never_helps():
     result = train(task, TrainingOptions(max_epochs=2), seed=0, progress=False)
     assert result.best_epoch == 0
     assert all(torch.equal(initial[k], v) for k, v in task.module.state_dict().items())
+
+
+def test_last_state_is_kept_when_asked_even_if_validation_was_better_before():
+    task = Regression(scripted_losses=[0.1, 0.2, 0.3])
+    initial = {k: v.clone() for k, v in task.module.state_dict().items()}
+    result = train(task, TrainingOptions(max_epochs=2, restore_best=False), seed=0, progress=False)
+    assert result.best_epoch == 2
+    assert any(not torch.equal(initial[k], v) for k, v in task.module.state_dict().items())
 
 
 def test_non_finite_loss_is_a_training_error():

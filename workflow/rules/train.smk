@@ -32,4 +32,4 @@ rule train_recommender:
         top_k=config["recommend"]["top_k"],
         shuffle=lambda wildcards: is_shuffled(wildcards.backbone),
     script:
-        "../scripts/train_recommender.py"
+        "../scripts/recommend.py"

@@ -1,4 +1,6 @@
-"""Snakemake adapter: rule recommend → audiorec.stages.recommend."""
+"""Snakemake adapter: rules recommend and train_recommender → audiorec.stages.recommend.
+
+Rule train_recommender also passes the validation split and names the checkpoint and the training log."""
 
 import json
 
@@ -18,4 +20,8 @@ recommend(
     snakemake.params.top_k,
     snakemake.output.recommendations,
     shuffle=snakemake.params.shuffle,
+    validation_path=snakemake.input.get("validation"),
+    checkpoint_path=snakemake.output.get("checkpoint"),
+    training_log_path=snakemake.output.get("training_log"),
+    threads=snakemake.threads,
 )

@@ -13,7 +13,8 @@ is PyTorch's fused ``scaled_dot_product_attention``; batches are cropped to thei
 prediction runs in batches of users, never in a Python loop per user.
 
 ``bert4rec_random`` replaces the frozen table with a trainable, randomly initialised one (the paper's
-reference point, a plain collaborative BERT4Rec).
+reference point, a plain collaborative BERT4Rec): BERT's N(0, 0.02) embedding at the hidden size, with no
+projection in front of it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from torch import nn
 
 from audiorec.errors import ParameterError
 from audiorec.recommenders.base import Catalogue, TrainData
-from audiorec.recommenders.neural import NeuralRecommender, pretrained_table, random_table, top_k_inner_product
+from audiorec.recommenders.neural import NeuralRecommender, pretrained_table, top_k_inner_product
 from audiorec.recommenders.sequences import mask_positions, recent_items
 from audiorec.recommenders.trainer import TrainingOptions, TrainingTask, check_float, check_int, hit_rate
 
@@ -142,7 +143,10 @@ class Bert4RecNet(nn.Module):
             self.item_table = nn.Parameter(items.clone())
         self.pad, self.mask = n_items, n_items + 1
         self.special = nn.Parameter(torch.empty(2, dim))
-        self.projection = nn.Linear(dim, hidden)
+        # A frozen table reaches the hidden size through a trainable projection. A trainable table of that size is
+        # the model's own item embedding, as in BERT4Rec: a projection in front of it would only slow it down, since
+        # Adam's steps on the table would then be scaled by the projection's small initial weights.
+        self.projection = nn.Linear(dim, hidden) if freeze_items or dim != hidden else nn.Identity()
         self.positions = nn.Embedding(options.max_len, hidden)
         self.input_norm = nn.LayerNorm(hidden)
         self.dropout = nn.Dropout(options.dropout)
@@ -344,5 +348,6 @@ class RandomBert4RecRecommender(Bert4RecRecommender):
     options_class = RandomBert4RecOptions
 
     def item_table(self, catalogue: Catalogue) -> tuple[torch.Tensor, bool]:
+        """BERT's N(0, 0.02) initialisation, the scale the position embeddings and special rows start at."""
         generator = torch.Generator().manual_seed(self.seed)
-        return random_table(len(catalogue), self.options.item_dim, generator), False
+        return torch.randn(len(catalogue), self.options.item_dim, generator=generator) * 0.02, False

@@ -43,6 +43,8 @@ class TrainingOptions:
 
     Defaults follow the paper's Shallow Net (Adam, lr 1e-3, at most 100 epochs); each model's options class
     overrides what differs. ``validation_k`` is the cut-off of the validation HitRate written to the log.
+    ``restore_best: false`` keeps the last epoch's state instead of the best-validated one, for comparisons
+    "after the same number of epochs" (the validation loss may bottom out early while ranking keeps improving).
     """
 
     max_epochs: int = 100
@@ -53,6 +55,7 @@ class TrainingOptions:
     early_stopping_patience: int = 16
     validation_k: int = 50
     amp: bool = True
+    restore_best: bool = True
 
     def __post_init__(self) -> None:
         for name in ("max_epochs", "batch_size", "lr_patience", "early_stopping_patience", "validation_k"):
@@ -323,13 +326,18 @@ def _train(
             break
     bar.close()
 
-    module.load_state_dict(best["module"])
-    log.info("%s: best epoch %d, validation loss %.6f", description, best["epoch"], best["loss"])
+    if options.restore_best:
+        module.load_state_dict(best["module"])
+        kept = best
+    else:
+        last = history[-1]
+        kept = {"epoch": last["epoch"], "loss": last["val_loss"], "module": _copy_state(module)}
+    log.info("%s: keeping epoch %d, validation loss %.6f", description, kept["epoch"], kept["loss"])
     if files is not None:
         _write_log(history, files.training_log)
         with atomic_path(files.checkpoint) as tmp:
-            torch.save({"module": best["module"], "epoch": best["epoch"], "fingerprint": fingerprint}, tmp)
-    return TrainingResult(history=history, best_epoch=int(best["epoch"]), resumed_from=resumed_from)
+            torch.save({"module": kept["module"], "epoch": kept["epoch"], "fingerprint": fingerprint}, tmp)
+    return TrainingResult(history=history, best_epoch=int(kept["epoch"]), resumed_from=resumed_from)
 
 
 def _train_epoch(
