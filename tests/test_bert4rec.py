@@ -69,6 +69,23 @@ def test_masking_rate_is_p_with_at_least_one_mask_per_sequence_and_never_on_padd
     assert single.sum() == len(single)
 
 
+@pytest.mark.parametrize(("probability", "share"), [(1.0, 1.0), (0.0, 0.0), (0.5, 0.5)])
+def test_last_item_batches_mask_only_each_sequences_most_recent_track(world, probability, share):
+    options = Bert4RecOptions(**{**SMALL, "batch_size": 4, "last_item_probability": probability})
+    model = Bert4RecRecommender(options, seed=0)
+    task = model.build_task(model.initialise(world.catalogue, world.train), world.train, world.validation)
+    generator = torch.Generator().manual_seed(0)
+    batches = [batch for _ in range(4) for batch in task.batches(generator)]
+    last_only = 0
+    for inputs, masked, targets in batches:
+        assert (inputs[masked] == model.module.mask).all() and masked.any(dim=1).all()
+        if masked[:, :-1].any():
+            continue
+        last_only += 1
+        assert masked[:, -1].all() and (targets < len(world.catalogue)).all()
+    assert last_only / len(batches) == pytest.approx(share, abs=0.1)
+
+
 def test_attention_ignores_padding_and_positions_count_from_the_end():
     torch.manual_seed(0)
     options = Bert4RecOptions(max_len=12, n_heads=2, dropout=0.0)
@@ -154,6 +171,8 @@ def test_options_are_checked():
         Bert4RecNet(torch.zeros(3, 15), freeze_items=True, hidden=15, options=Bert4RecOptions())
     with pytest.raises(ParameterError, match="option mask_probability must be a number in"):
         Bert4RecOptions(mask_probability=0.0)
+    with pytest.raises(ParameterError, match="option last_item_probability must be in"):
+        Bert4RecOptions(last_item_probability=1.5)
     with pytest.raises(ParameterError, match="option max_len must be an integer >= 2, got 1"):
         Bert4RecOptions(max_len=1)
     with pytest.raises(ParameterError, match="needs the listening order"):
