@@ -59,5 +59,5 @@ def test_markdown_lists_every_run_and_the_split_statistics():
     text = recommendation_markdown(summarize_runs(per_user), stats_table)
     assert "## val" in text and "## test" in text and "## Split statistics" in text
     assert text.index("## val") < text.index("## test")
-    assert "| knn | mfcc | 2 | 0.5 ± " in text
+    assert "| knn | mfcc | 2 | 0.5000 ± " in text
     assert "| train | 10 | 2 | 5 |" in text

@@ -215,6 +215,19 @@ def test_editing_a_script_reruns_its_rule_and_descendants_only(workdir):
     assert planned_jobs(workdir) == []  # the outputs are again newer than the script
 
 
+def test_significance_table_tests_each_trained_row_against_its_controls(workdir):
+    table = pl.read_csv(workdir / "results/demo/tables/significance.csv")
+    pairs = set(table.select("model", "backbone", "versus", "reference_model", "reference_backbone").iter_rows())
+    assert ("shallow", "mfcc", "random", "shallow_random", "none") in pairs
+    assert ("shallow", "mfcc", "shuffled", "shallow", "mfcc_shuffled") in pairs
+    assert ("knn", "mfcc8", "baseline", "knn", "mfcc") in pairs
+    assert not any(backbone.endswith("_shuffled") or backbone == "none" for _, backbone, *_ in pairs)
+    assert set(table["split"]) == {"val", "test"}
+    holm_p, raw_p = table["wilcoxon_p_holm"], table["wilcoxon_p_value"]
+    assert holm_p.is_between(0, 1).all() and (holm_p >= raw_p).all()
+    assert "† the model's random-init variant" in (workdir / "results/demo/tables/recommendation.md").read_text()
+
+
 def test_probe_table_has_a_row_per_backbone_in_the_papers_layout(workdir):
     table = pl.read_csv(workdir / "results/demo/tables/probes.csv")
     assert table.get_column("backbone").to_list() == ["mfcc", "mfcc8", "ssl_tiny"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from audiorec.stats import t_confidence_interval
+from audiorec.significance import seed_spread
+from audiorec.stats import bootstrap_intervals, t_confidence_interval
 
 RUN_KEYS = ("split", "model", "backbone")
 
@@ -16,12 +17,14 @@ def metric_columns(frame: pl.DataFrame) -> list[str]:
     return [name for name in frame.columns if "@" in name]
 
 
-def summarize_runs(per_user: pl.DataFrame, level: float = 0.95) -> pl.DataFrame:
+def summarize_runs(per_user: pl.DataFrame, level: float = 0.95, seed: int = 0) -> pl.DataFrame:
     """Summarise per-user metrics.
 
     ``per_user`` has columns split, model, backbone, seed, user_id and the metrics. Several seeds of one
     (model, backbone) are first averaged per user, so the interval stays an interval over users, the
-    independent units, and does not shrink by counting a user once per seed.
+    independent units, and does not shrink by counting a user once per seed. Each metric gets its t interval
+    (``ci_low``/``ci_high``), a percentile bootstrap interval over users (``boot_low``/``boot_high``, seeded
+    by ``seed``) and, for runs with several seeds, the sd over seeds of the per-seed means (``seed_sd``).
     """
     metrics = metric_columns(per_user)
     by_user = per_user.group_by([*RUN_KEYS, "user_id"]).agg(
@@ -32,14 +35,19 @@ def summarize_runs(per_user: pl.DataFrame, level: float = 0.95) -> pl.DataFrame:
         row: dict[str, object] = dict(zip(RUN_KEYS, keys, strict=True))
         row["n_users"] = group.height
         row["n_seeds"] = int(group.get_column("n_seeds").max())
-        for metric in metrics:
+        boot_low, boot_high = bootstrap_intervals(group.select(metrics).to_numpy(), level, seed=seed)
+        for index, metric in enumerate(metrics):
             mean, low, high = t_confidence_interval(group.get_column(metric).to_numpy(), level)
             row[metric], row[f"{metric} ci_low"], row[f"{metric} ci_high"] = mean, low, high
+            row[f"{metric} boot_low"], row[f"{metric} boot_high"] = float(boot_low[index]), float(boot_high[index])
         rows.append(row)
     split_order = pl.Enum(["val", "test", "cold_test"])
+    summary = pl.DataFrame(rows).join(seed_spread(per_user), on=list(RUN_KEYS), how="left")
+    for metric in metrics:  # runs of one seed have no spread over seeds
+        if f"{metric} seed_sd" not in summary.columns:
+            summary = summary.with_columns(pl.lit(None, dtype=pl.Float64).alias(f"{metric} seed_sd"))
     return (
-        pl.DataFrame(rows)
-        .with_columns(pl.col("split").cast(split_order))
+        summary.with_columns(pl.col("split").cast(split_order))
         .sort(["split", "model", "backbone"])
         .with_columns(pl.col("split").cast(pl.String))
     )
@@ -56,26 +64,37 @@ def markdown_table(frame: pl.DataFrame, columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def recommendation_markdown(summary: pl.DataFrame, split_stats: pl.DataFrame) -> str:
-    """The human-readable results table: mean ± half-width of the 95 % interval, per split, then split sizes."""
-    metrics = [name for name in summary.columns if "@" in name and not name.endswith(("ci_low", "ci_high"))]
+def recommendation_markdown(
+    summary: pl.DataFrame,
+    split_stats: pl.DataFrame,
+    marks: Mapping[tuple[str, str, str, str], str] | None = None,
+    legend: str | None = None,
+) -> str:
+    """The human-readable results table: mean ± half-width of the 95 % interval, per split, then split sizes.
+
+    Rows are grouped by model (the first paper's blocks) with every backbone and control inside a block.
+    ``marks`` maps ``(split, model, backbone, metric)`` to significance marks appended to the cell, explained
+    by ``legend`` under the tables. Runs with several seeds also show the sd over seeds.
+    """
+    marks = marks or {}
+    metrics = [name for name in summary.columns if "@" in name and " " not in name]
     sections = ["# Recommendation results", ""]
     for split in summary.get_column("split").unique(maintain_order=True).to_list():
         block = summary.filter(pl.col("split") == split)
-        shown = block.select(
-            "model",
-            "backbone",
-            "n_users",
-            *[
-                pl.format(
-                    "{} ± {}",
-                    pl.col(m).round(4),
-                    ((pl.col(f"{m} ci_high") - pl.col(f"{m} ci_low")) / 2).round(4).fill_nan(None),
-                ).alias(m)
-                for m in metrics
-            ],
-        )
+        lines = []
+        for row in block.iter_rows(named=True):
+            cells = {"model": row["model"], "backbone": row["backbone"], "n_users": row["n_users"]}
+            for metric in metrics:
+                half = (row[f"{metric} ci_high"] - row[f"{metric} ci_low"]) / 2
+                cell = f"{row[metric]:.4f} ± {half:.4f}" if half == half else f"{row[metric]:.4f}"
+                if row[f"{metric} seed_sd"] is not None:
+                    cell += f" (sd {row[f'{metric} seed_sd']:.4f} over {row['n_seeds']} seeds)"
+                cells[metric] = cell + marks.get((split, row["model"], row["backbone"], metric), "")
+            lines.append(cells)
+        shown = pl.from_dicts(lines)
         sections += [f"## {split} (mean ± 95 % CI half-width over users)", "", markdown_table(shown, shown.columns), ""]
+    if legend:
+        sections += [legend, ""]
     sections += ["## Split statistics", "", markdown_table(split_stats, split_stats.columns), ""]
     return "\n".join(sections)
 

@@ -214,14 +214,21 @@ def evaluate(recommendations_path: str | Path, truth_path: str | Path, ks: Seque
 
 
 def aggregate(
-    runs: Sequence[Mapping[str, Any]], split_stats_path: str | Path, csv_path: str | Path, markdown_path: str | Path
+    runs: Sequence[Mapping[str, Any]],
+    split_stats_path: str | Path,
+    csv_path: str | Path,
+    markdown_path: str | Path,
+    significance_path: str | Path,
+    tests: Mapping[str, Any],
 ) -> None:
-    """Collect per-user metrics of every run into the recommendation results table (CSV and Markdown).
+    """Collect per-user metrics of every run into the results table (CSV and Markdown) and test its rows.
 
     Each element of ``runs`` names a metrics file (``path``) and its ``split``, ``model``, ``backbone`` and
-    ``seed``.
+    ``seed``. ``tests`` holds ``random_variants`` (model -> its random-init variants), ``baseline_backbone``,
+    ``shuffled_suffix`` and ``alpha`` (see :mod:`audiorec.significance`).
     """
     from audiorec.report import recommendation_markdown, summarize_runs
+    from audiorec.significance import marks_legend, significance_marks, significance_table
 
     frames = [
         read_table(run["path"]).with_columns(
@@ -232,10 +239,18 @@ def aggregate(
         )
         for run in runs
     ]
-    summary = summarize_runs(pl.concat(frames, how="vertical"))
+    per_user = pl.concat(frames, how="vertical")
+    summary = summarize_runs(per_user)
+    significance = significance_table(
+        per_user, tests["random_variants"], tests["baseline_backbone"], tests["shuffled_suffix"]
+    )
+    log.info("%d paired tests, Holm-adjusted per split", significance.height)
+    marks = significance_marks(significance, tests["alpha"])
+    legend = marks_legend(tests["baseline_backbone"], tests["alpha"])
     split_stats = pl.read_csv(split_stats_path)
     write_text_atomic(summary.write_csv(float_precision=6), csv_path)
-    write_text_atomic(recommendation_markdown(summary, split_stats), markdown_path)
+    write_text_atomic(significance.write_csv(float_precision=6), significance_path)
+    write_text_atomic(recommendation_markdown(summary, split_stats, marks, legend), markdown_path)
 
 
 def ssl_training_tracks(

@@ -213,6 +213,19 @@ def is_shuffled(name):
     return name in shuffled_backbones()
 
 
+def random_variants():
+    """Model name -> names of the models that are its random-init variant (by registry kind, not by name)."""
+    kinds = {name: entry["kind"] for name, entry in config["models"].items()}
+    return {
+        name: [
+            other
+            for other, other_kind in kinds.items()
+            if other_kind == recommender_class(kind).random_variant
+        ]
+        for name, kind in kinds.items()
+    }
+
+
 def metrics_runs(wildcards):
     """Every (split, model, backbone, seed) metrics file of a dataset, with its path."""
     return [

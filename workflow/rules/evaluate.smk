@@ -1,4 +1,5 @@
-# Per-user metrics for every run and split, then the results table with 95 % intervals over users.
+# Per-user metrics for every run and split, then the results table with 95 % intervals over users and the
+# paired significance tests of each row against its controls.
 # Both take seconds, so on a cluster they run beside Snakemake instead of waiting in the queue.
 
 
@@ -26,6 +27,7 @@ rule aggregate:
     output:
         csv="results/{dataset}/tables/recommendation.csv",
         markdown="results/{dataset}/tables/recommendation.md",
+        significance="results/{dataset}/tables/significance.csv",
     log:
         "results/{dataset}/logs/aggregate.log",
     localrule: True
@@ -33,5 +35,13 @@ rule aggregate:
         mem_mb=2000,
     params:
         runs=lambda wildcards: canonical_json(metrics_runs(wildcards)),
+        tests=lambda wildcards: canonical_json(
+            {
+                "random_variants": random_variants(),
+                "baseline_backbone": config["evaluation"]["baseline_backbone"],
+                "shuffled_suffix": SHUFFLED_SUFFIX,
+                "alpha": config["evaluation"]["alpha"],
+            }
+        ),
     script:
         "../scripts/aggregate.py"

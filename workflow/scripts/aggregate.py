@@ -13,4 +13,6 @@ aggregate(
     snakemake.input.split_stats,
     snakemake.output.csv,
     snakemake.output.markdown,
+    snakemake.output.significance,
+    json.loads(snakemake.params.tests),
 )

@@ -111,6 +111,9 @@ class Recommender(ABC):
     deterministic: ClassVar[bool] = True
     uses_gpu: ClassVar[bool] = False
     """Whether a run asks the scheduler for a GPU (neural models); the workflow's recommend rule reads it."""
+    random_variant: ClassVar[str | None] = None
+    """Kind of the same network with randomly initialised item embeddings, the reference its results are tested
+    against (the first paper's random-init rows)."""
 
     @classmethod
     @abstractmethod

@@ -326,6 +326,7 @@ class Bert4RecRecommender(NeuralRecommender):
     """BERT4Rec on a backbone's frozen embeddings."""
 
     kind = "bert4rec"
+    random_variant = "bert4rec_random"
     uses_embeddings = True
     options_class = Bert4RecOptions
 
@@ -355,6 +356,7 @@ class RandomBert4RecRecommender(Bert4RecRecommender):
     """The reference point: BERT4Rec with trainable, randomly initialised item embeddings and no audio."""
 
     kind = "bert4rec_random"
+    random_variant = None
     uses_embeddings = False
     options_class = RandomBert4RecOptions
 

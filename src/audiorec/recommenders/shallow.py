@@ -203,6 +203,7 @@ class ShallowNetRecommender(NeuralRecommender):
     """Shallow Net on a backbone's frozen embeddings."""
 
     kind = "shallow"
+    random_variant = "shallow_random"
     uses_embeddings = True
     options_class = ShallowNetOptions
 
@@ -237,6 +238,7 @@ class RandomShallowNetRecommender(ShallowNetRecommender):
     """The reference point: Shallow Net with a randomly initialised, trainable item table and no audio."""
 
     kind = "shallow_random"
+    random_variant = None
     uses_embeddings = False
     options_class = RandomShallowNetOptions
 
