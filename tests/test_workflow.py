@@ -22,6 +22,10 @@ REPO = Path(__file__).resolve().parents[1]
 CORRUPTED = {"corrupt": "t0003", "empty": "t0007"}
 
 
+TABLE_RULES = ("aggregate", "probe_table", "mir_vs_recs")
+"""Rules that gather a whole dataset's results into tables; they rerun whenever any of their inputs do."""
+
+
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run Snakemake in ``workdir``; fail the test with its output if it fails."""
     command = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
@@ -137,7 +141,16 @@ def test_changing_one_backbone_reruns_only_its_descendants(workdir, tiny_config)
     finally:
         write_config(workdir, tiny_config)
     rules = sorted({rule for rule, _ in jobs})
-    assert rules == ["aggregate", "embed_gather", "embed_shard", "evaluate", "probe", "probe_table", "recommend"]
+    assert rules == [
+        "aggregate",
+        "embed_gather",
+        "embed_shard",
+        "evaluate",
+        "mir_vs_recs",
+        "probe",
+        "probe_table",
+        "recommend",
+    ]
     assert all(w.get("backbone", "mfcc8") == "mfcc8" for _, w in jobs)
     assert sum(rule == "embed_shard" for rule, _ in jobs) == 3  # 200 tracks in shards of 80
     assert sum(rule == "evaluate" for rule, _ in jobs) == 2  # knn on mfcc8, val and test
@@ -163,8 +176,8 @@ def test_changing_a_model_reruns_only_that_model(workdir, tiny_config):
         jobs = planned_jobs(workdir)
     finally:
         write_config(workdir, tiny_config)
-    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "recommend"]
-    assert {w["model"] for rule, w in jobs if rule != "aggregate"} == {"knn"}
+    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "mir_vs_recs", "recommend"]
+    assert {w["model"] for rule, w in jobs if rule not in TABLE_RULES} == {"knn"}
 
 
 def test_adding_a_backbone_runs_only_its_jobs(workdir, tiny_config):
@@ -180,11 +193,12 @@ def test_adding_a_backbone_runs_only_its_jobs(workdir, tiny_config):
         "embed_gather",
         "embed_shard",
         "evaluate",
+        "mir_vs_recs",
         "probe",
         "probe_table",
         "recommend",
     ]
-    assert {w["backbone"] for rule, w in jobs if rule not in ("aggregate", "probe_table")} == {"mfcc20"}
+    assert {w["backbone"] for rule, w in jobs if rule not in TABLE_RULES} == {"mfcc20"}
     assert sum(rule == "embed_shard" for rule, _ in jobs) == 3
     runs = sum(rule == "recommend" for rule, _ in jobs)  # knn, and any other model that runs on every backbone
     assert runs >= 1 and sum(rule == "evaluate" for rule, _ in jobs) == 2 * runs  # val and test
@@ -208,8 +222,8 @@ def test_editing_a_script_reruns_its_rule_and_descendants_only(workdir):
     metrics = sorted(str(p.relative_to(workdir)) for p in (workdir / "results/demo/runs").rglob("metrics_*.parquet"))
     assert metrics and sorted(path for path in changed if path.startswith("results/")) == metrics
     pending = {row.split("\t")[2] for row in summary[1:] if row.endswith("\tupdate pending")}
-    assert pending == {"evaluate", "aggregate"}
-    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate"]
+    assert pending == {"evaluate", "aggregate", "mir_vs_recs"}
+    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "mir_vs_recs"]
     assert sum(rule == "evaluate" for rule, _ in jobs) == len(metrics)
     assert without_code == []
     assert planned_jobs(workdir) == []  # the outputs are again newer than the script
@@ -226,6 +240,13 @@ def test_significance_table_tests_each_trained_row_against_its_controls(workdir)
     holm_p, raw_p = table["wilcoxon_p_holm"], table["wilcoxon_p_value"]
     assert holm_p.is_between(0, 1).all() and (holm_p >= raw_p).all()
     assert "† the model's random-init variant" in (workdir / "results/demo/tables/recommendation.md").read_text()
+
+
+def test_mir_versus_recommendation_correlates_over_every_probed_backbone(workdir):
+    correlations = pl.read_csv(workdir / "results/demo/tables/mir_vs_recs_correlations.csv")
+    knn = correlations.filter((pl.col("model") == "knn") & (pl.col("mir") == "genre SVM")).row(0, named=True)
+    assert knn["n_backbones"] == 3 and knn["metric"] == "HitRate@50" and -1 <= knn["spearman_rho"] <= 1
+    assert "## Spearman rank correlation" in (workdir / "results/demo/tables/mir_vs_recs.md").read_text()
 
 
 def test_probe_table_has_a_row_per_backbone_in_the_papers_layout(workdir):
@@ -269,12 +290,13 @@ def test_retraining_an_ssl_backbone_reruns_only_its_descendants(workdir, tiny_co
         "embed_gather",
         "embed_shard",
         "evaluate",
+        "mir_vs_recs",
         "probe",
         "probe_table",
         "recommend",
         "ssl_train",
     ]
-    assert {w["backbone"] for rule, w in jobs if rule not in ("aggregate", "probe_table")} == {"ssl_tiny"}
+    assert {w["backbone"] for rule, w in jobs if rule not in TABLE_RULES} == {"ssl_tiny"}
     assert sum(rule == "probe" for rule, _ in jobs) == 3  # genre, instrument, playlist
 
 
@@ -301,8 +323,9 @@ def test_adding_a_shuffled_control_runs_only_that_control(workdir, tiny_config):
         jobs = planned_jobs(workdir)
     finally:
         write_config(workdir, tiny_config)
-    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "train_recommender"]
-    assert {(w["model"], w["backbone"]) for rule, w in jobs if rule != "aggregate"} == {("bert4rec", "mfcc_shuffled")}
+    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "mir_vs_recs", "train_recommender"]
+    runs = {(w["model"], w["backbone"]) for rule, w in jobs if rule not in TABLE_RULES}
+    assert runs == {("bert4rec", "mfcc_shuffled")}
 
 
 def test_changing_a_trained_model_retrains_only_that_model(workdir, tiny_config):
@@ -315,7 +338,7 @@ def test_changing_a_trained_model_retrains_only_that_model(workdir, tiny_config)
         write_config(workdir, tiny_config)
     trained = sorted(w["backbone"] for rule, w in jobs if rule == "train_recommender")
     assert trained == ["mfcc", "mfcc_shuffled"]
-    assert {w["model"] for rule, w in jobs if rule != "aggregate"} == {"shallow"}
+    assert {w["model"] for rule, w in jobs if rule not in TABLE_RULES} == {"shallow"}
 
 
 def test_invalid_config_is_rejected_before_anything_runs(workdir, tiny_config):

@@ -253,6 +253,23 @@ def aggregate(
     write_text_atomic(recommendation_markdown(summary, split_stats, marks, legend), markdown_path)
 
 
+def mir_versus_recommendation(
+    probes_path: str | Path,
+    recommendation_path: str | Path,
+    metric: str,
+    csv_path: str | Path,
+    correlations_path: str | Path,
+    markdown_path: str | Path,
+) -> None:
+    """Write the MIR-versus-recommendation table and Spearman correlations (:mod:`audiorec.mir_vs_recs`)."""
+    from audiorec.mir_vs_recs import mir_vs_recs, mir_vs_recs_markdown
+
+    table, correlations = mir_vs_recs(pl.read_csv(probes_path), pl.read_csv(recommendation_path), metric)
+    write_text_atomic(table.write_csv(float_precision=6), csv_path)
+    write_text_atomic(correlations.write_csv(float_precision=6), correlations_path)
+    write_text_atomic(mir_vs_recs_markdown(table, correlations, "test"), markdown_path)
+
+
 def ssl_training_tracks(
     tracks_path: str | Path,
     label_paths: Sequence[str | Path],

@@ -263,6 +263,10 @@ def final_outputs():
             dataset=[name for name in config["datasets"] if probe_tasks(name)],
             ext=["csv", "md"],
         )
+        + expand(
+            "results/{dataset}/tables/mir_vs_recs.md",
+            dataset=[name for name in with_log if probe_tasks(name)],
+        )
     )
 
 

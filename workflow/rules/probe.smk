@@ -36,3 +36,23 @@ rule probe_table:
         results=lambda wildcards: canonical_json(probe_results(wildcards.dataset)),
     script:
         "../scripts/probe_table.py"
+
+
+# The first paper's RQ3 on one set of embeddings: probe results beside recommendation results, per backbone.
+rule mir_vs_recs:
+    input:
+        probes="results/{dataset}/tables/probes.csv",
+        recommendation="results/{dataset}/tables/recommendation.csv",
+    output:
+        csv="results/{dataset}/tables/mir_vs_recs.csv",
+        correlations="results/{dataset}/tables/mir_vs_recs_correlations.csv",
+        markdown="results/{dataset}/tables/mir_vs_recs.md",
+    log:
+        "results/{dataset}/logs/mir_vs_recs.log",
+    localrule: True
+    resources:
+        mem_mb=1000,
+    params:
+        metric=f"HitRate@{max(config['evaluation']['ks'])}",
+    script:
+        "../scripts/mir_vs_recs.py"
