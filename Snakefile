@@ -12,6 +12,9 @@ configfile: "config/config.yaml"
 validate(config, "config/schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/embed.smk"
@@ -21,6 +24,7 @@ include: "workflow/rules/recommend.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/probe.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

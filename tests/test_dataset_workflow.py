@@ -141,6 +141,7 @@ def test_precomputed_mfcc_joins_as_a_backbone_without_refetching(workdir: Path, 
             "embed_precomputed",
             "evaluate",
             "evaluate",
+            "figures",
             "recommend",
         ]
         assert all(w.get("backbone", "onion_mfcc") == "onion_mfcc" for _, w in jobs)

@@ -118,3 +118,11 @@ def test_significance_table_compares_each_row_with_its_controls(rng):
     row = summary.filter(pl.col("backbone") == "musicnn").row(0, named=True)
     assert row["HitRate@10 boot_low"] < row["HitRate@10"] < row["HitRate@10 boot_high"]
     assert row["HitRate@10 seed_sd"] > 0
+
+
+def test_summary_and_tests_do_not_depend_on_the_order_of_the_per_user_rows(rng):
+    per_user = per_user_frame(rng)
+    shuffled = per_user.sample(fraction=1.0, shuffle=True, seed=3)
+    assert summarize_runs(per_user).equals(summarize_runs(shuffled))
+    variants = {"shallow": ["shallow_random"]}
+    assert significance_table(per_user, variants, "mfcc").equals(significance_table(shuffled, variants, "mfcc"))

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 CORRUPTED = {"corrupt": "t0003", "empty": "t0007"}
 
 
-TABLE_RULES = ("aggregate", "probe_table", "mir_vs_recs")
+TABLE_RULES = ("aggregate", "probe_table", "mir_vs_recs", "figures")
 """Rules that gather a whole dataset's results into tables; they rerun whenever any of their inputs do."""
 
 
@@ -146,6 +146,7 @@ def test_changing_one_backbone_reruns_only_its_descendants(workdir, tiny_config)
         "embed_gather",
         "embed_shard",
         "evaluate",
+        "figures",
         "mir_vs_recs",
         "probe",
         "probe_table",
@@ -176,7 +177,7 @@ def test_changing_a_model_reruns_only_that_model(workdir, tiny_config):
         jobs = planned_jobs(workdir)
     finally:
         write_config(workdir, tiny_config)
-    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "mir_vs_recs", "recommend"]
+    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "figures", "mir_vs_recs", "recommend"]
     assert {w["model"] for rule, w in jobs if rule not in TABLE_RULES} == {"knn"}
 
 
@@ -193,6 +194,7 @@ def test_adding_a_backbone_runs_only_its_jobs(workdir, tiny_config):
         "embed_gather",
         "embed_shard",
         "evaluate",
+        "figures",
         "mir_vs_recs",
         "probe",
         "probe_table",
@@ -222,8 +224,8 @@ def test_editing_a_script_reruns_its_rule_and_descendants_only(workdir):
     metrics = sorted(str(p.relative_to(workdir)) for p in (workdir / "results/demo/runs").rglob("metrics_*.parquet"))
     assert metrics and sorted(path for path in changed if path.startswith("results/")) == metrics
     pending = {row.split("\t")[2] for row in summary[1:] if row.endswith("\tupdate pending")}
-    assert pending == {"evaluate", "aggregate", "mir_vs_recs"}
-    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "mir_vs_recs"]
+    assert pending == {"evaluate", "aggregate", "mir_vs_recs", "figures"}
+    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "figures", "mir_vs_recs"]
     assert sum(rule == "evaluate" for rule, _ in jobs) == len(metrics)
     assert without_code == []
     assert planned_jobs(workdir) == []  # the outputs are again newer than the script
@@ -247,6 +249,24 @@ def test_mir_versus_recommendation_correlates_over_every_probed_backbone(workdir
     knn = correlations.filter((pl.col("model") == "knn") & (pl.col("mir") == "genre SVM")).row(0, named=True)
     assert knn["n_backbones"] == 3 and knn["metric"] == "HitRate@50" and -1 <= knn["spearman_rho"] <= 1
     assert "## Spearman rank correlation" in (workdir / "results/demo/tables/mir_vs_recs.md").read_text()
+
+
+def test_report_renders_every_table_and_figure(workdir):
+    for figure in ("recommendation.png", "training_curves.png", "mir_vs_recs.png"):
+        assert (workdir / "results/demo/figures" / figure).read_bytes().startswith(b"\x89PNG")
+    snakemake(workdir, "--report", "report.html")
+    html = (workdir / "report.html").read_text()
+    for name in (
+        "recommendation.csv",
+        "significance.csv",
+        "probes.csv",
+        "mir_vs_recs_correlations.csv",
+        "recommendation.png",
+        "training_curves.png",
+        "mir_vs_recs.png",
+    ):
+        assert name in html, name
+    assert "Paired per-user tests" in html  # a caption
 
 
 def test_probe_table_has_a_row_per_backbone_in_the_papers_layout(workdir):
@@ -290,6 +310,7 @@ def test_retraining_an_ssl_backbone_reruns_only_its_descendants(workdir, tiny_co
         "embed_gather",
         "embed_shard",
         "evaluate",
+        "figures",
         "mir_vs_recs",
         "probe",
         "probe_table",
@@ -323,7 +344,8 @@ def test_adding_a_shuffled_control_runs_only_that_control(workdir, tiny_config):
         jobs = planned_jobs(workdir)
     finally:
         write_config(workdir, tiny_config)
-    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "mir_vs_recs", "train_recommender"]
+    rules = sorted({rule for rule, _ in jobs})
+    assert rules == ["aggregate", "evaluate", "figures", "mir_vs_recs", "train_recommender"]
     runs = {(w["model"], w["backbone"]) for rule, w in jobs if rule not in TABLE_RULES}
     assert runs == {("bert4rec", "mfcc_shuffled")}
 

@@ -27,11 +27,15 @@ def summarize_runs(per_user: pl.DataFrame, level: float = 0.95, seed: int = 0) -
     by ``seed``) and, for runs with several seeds, the sd over seeds of the per-seed means (``seed_sd``).
     """
     metrics = metric_columns(per_user)
-    by_user = per_user.group_by([*RUN_KEYS, "user_id"]).agg(
+    # Sorted input makes every float sum, and so every digit of the table, independent of the order in which
+    # jobs finished (a cluster run and a local run must write the same bytes).
+    per_user = per_user.sort([*RUN_KEYS, "seed", "user_id"])
+    by_user = per_user.group_by([*RUN_KEYS, "user_id"], maintain_order=True).agg(
         pl.col("seed").n_unique().alias("n_seeds"), *[pl.col(m).mean() for m in metrics]
     )
     rows = []
-    for keys, group in by_user.group_by(list(RUN_KEYS), maintain_order=False):
+    for keys, unordered in by_user.group_by(list(RUN_KEYS), maintain_order=False):
+        group = unordered.sort("user_id")  # the bootstrap draws users by position: fix the order it sees
         row: dict[str, object] = dict(zip(RUN_KEYS, keys, strict=True))
         row["n_users"] = group.height
         row["n_seeds"] = int(group.get_column("n_seeds").max())

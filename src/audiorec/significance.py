@@ -31,7 +31,10 @@ NO_BACKBONE = "none"
 def per_user_means(per_user: pl.DataFrame) -> pl.DataFrame:
     """Average each user's metrics over seeds, so a user counts once per (split, model, backbone)."""
     metrics = [name for name in per_user.columns if "@" in name]
-    return per_user.group_by(["split", "model", "backbone", "user_id"]).agg(pl.col(m).mean() for m in metrics)
+    ordered = per_user.sort(["split", "model", "backbone", "user_id", "seed"])  # order-independent float sums
+    return ordered.group_by(["split", "model", "backbone", "user_id"], maintain_order=True).agg(
+        pl.col(m).mean() for m in metrics
+    )
 
 
 def comparisons(
@@ -84,7 +87,7 @@ def significance_table(
             reference = block.filter(
                 (pl.col("model") == pair["reference_model"]) & (pl.col("backbone") == pair["reference_backbone"])
             )
-            joined = system.join(reference, on="user_id", how="inner", suffix=" reference")
+            joined = system.join(reference, on="user_id", how="inner", suffix=" reference").sort("user_id")
             for metric in metrics:
                 result = paired_comparison(joined[metric].to_numpy(), joined[f"{metric} reference"].to_numpy())
                 rows.append({"split": split, **pair, "metric": metric, **vars(result)})
@@ -128,8 +131,11 @@ def marks_legend(baseline_backbone: str | None, alpha: float = 0.05) -> str:
 def seed_spread(per_user: pl.DataFrame) -> pl.DataFrame:
     """Mean ± sd over seeds of each run's per-seed mean (rows with a single seed are left out)."""
     metrics = [name for name in per_user.columns if "@" in name]
-    per_seed = per_user.group_by(["split", "model", "backbone", "seed"]).agg(pl.col(m).mean() for m in metrics)
-    spread = per_seed.group_by(["split", "model", "backbone"]).agg(
+    ordered = per_user.sort(["split", "model", "backbone", "seed", "user_id"])  # order-independent float sums
+    per_seed = ordered.group_by(["split", "model", "backbone", "seed"], maintain_order=True).agg(
+        pl.col(m).mean() for m in metrics
+    )
+    spread = per_seed.group_by(["split", "model", "backbone"], maintain_order=True).agg(
         pl.len().alias("n_seeds"), *[pl.col(m).std(ddof=1).alias(f"{m} seed_sd") for m in metrics]
     )
     return spread.filter(pl.col("n_seeds") > 1).drop("n_seeds")

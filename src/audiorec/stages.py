@@ -260,14 +260,37 @@ def mir_versus_recommendation(
     csv_path: str | Path,
     correlations_path: str | Path,
     markdown_path: str | Path,
+    scatter_path: str | Path,
 ) -> None:
-    """Write the MIR-versus-recommendation table and Spearman correlations (:mod:`audiorec.mir_vs_recs`)."""
+    """Write the MIR-versus-recommendation table, Spearman correlations and scatter (:mod:`audiorec.mir_vs_recs`)."""
+    from audiorec.figures import mir_scatter
     from audiorec.mir_vs_recs import mir_vs_recs, mir_vs_recs_markdown
 
     table, correlations = mir_vs_recs(pl.read_csv(probes_path), pl.read_csv(recommendation_path), metric)
     write_text_atomic(table.write_csv(float_precision=6), csv_path)
     write_text_atomic(correlations.write_csv(float_precision=6), correlations_path)
     write_text_atomic(mir_vs_recs_markdown(table, correlations, "test"), markdown_path)
+    mir_scatter(table, correlations, scatter_path)
+
+
+def figures(
+    recommendation_path: str | Path,
+    metric: str,
+    bars_path: str | Path,
+    training_runs: Sequence[Mapping[str, Any]],
+    curves_path: str | Path,
+) -> None:
+    """Draw the results bars and the training curves (:mod:`audiorec.figures`) from the workflow's tables.
+
+    ``training_runs`` name each trained run's ``training_log`` with its ``model``, ``backbone`` and ``seed``.
+    """
+    from audiorec.figures import recommendation_bars, training_curves
+
+    recommendation_bars(pl.read_csv(recommendation_path), metric, bars_path)
+    logs = {
+        f"{run['model']}/{run['backbone']}/seed{run['seed']}": pl.read_csv(run["training_log"]) for run in training_runs
+    }
+    training_curves(logs, curves_path)
 
 
 def ssl_training_tracks(

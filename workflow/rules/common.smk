@@ -226,6 +226,21 @@ def random_variants():
     }
 
 
+def training_runs(wildcards):
+    """Every trained run of a dataset (model, backbone, seed) with the path of its per-epoch training log."""
+    trained = set(trained_models())
+    return [
+        {
+            "model": model,
+            "backbone": backbone,
+            "seed": seed,
+            "training_log": f"results/{wildcards.dataset}/runs/{model}/{backbone}/seed{seed}/training_log.csv",
+        }
+        for model, backbone, seed in model_runs()
+        if model in trained
+    ]
+
+
 def metrics_runs(wildcards):
     """Every (split, model, backbone, seed) metrics file of a dataset, with its path."""
     return [
@@ -267,6 +282,7 @@ def final_outputs():
             "results/{dataset}/tables/mir_vs_recs.md",
             dataset=[name for name in with_log if probe_tasks(name)],
         )
+        + expand("results/{dataset}/figures/recommendation.png", dataset=with_log)
     )
 
 

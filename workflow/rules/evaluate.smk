@@ -25,9 +25,17 @@ rule aggregate:
         metrics=lambda wildcards: [run["path"] for run in metrics_runs(wildcards)],
         split_stats="results/{dataset}/split/stats.csv",
     output:
-        csv="results/{dataset}/tables/recommendation.csv",
+        csv=report(
+            "results/{dataset}/tables/recommendation.csv",
+            caption="../report/recommendation.rst",
+            category="Recommendation",
+        ),
         markdown="results/{dataset}/tables/recommendation.md",
-        significance="results/{dataset}/tables/significance.csv",
+        significance=report(
+            "results/{dataset}/tables/significance.csv",
+            caption="../report/significance.rst",
+            category="Recommendation",
+        ),
     log:
         "results/{dataset}/logs/aggregate.log",
     localrule: True

@@ -25,7 +25,11 @@ rule probe_table:
             result["path"] for result in probe_results(wildcards.dataset)
         ],
     output:
-        csv="results/{dataset}/tables/probes.csv",
+        csv=report(
+            "results/{dataset}/tables/probes.csv",
+            caption="../report/probes.rst",
+            category="MIR probes",
+        ),
         markdown="results/{dataset}/tables/probes.md",
     log:
         "results/{dataset}/logs/probe_table.log",
@@ -45,8 +49,17 @@ rule mir_vs_recs:
         recommendation="results/{dataset}/tables/recommendation.csv",
     output:
         csv="results/{dataset}/tables/mir_vs_recs.csv",
-        correlations="results/{dataset}/tables/mir_vs_recs_correlations.csv",
+        correlations=report(
+            "results/{dataset}/tables/mir_vs_recs_correlations.csv",
+            caption="../report/mir_vs_recs_correlations.rst",
+            category="MIR versus recommendation",
+        ),
         markdown="results/{dataset}/tables/mir_vs_recs.md",
+        scatter=report(
+            "results/{dataset}/figures/mir_vs_recs.png",
+            caption="../report/mir_vs_recs.rst",
+            category="MIR versus recommendation",
+        ),
     log:
         "results/{dataset}/logs/mir_vs_recs.log",
     localrule: True

@@ -13,4 +13,5 @@ mir_versus_recommendation(
     snakemake.output.csv,
     snakemake.output.correlations,
     snakemake.output.markdown,
+    snakemake.output.scatter,
 )
