@@ -49,6 +49,17 @@ def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, dict[str, str]]]:
     return jobs
 
 
+def planned_after(workdir: Path, config: dict, change) -> list[tuple[str, dict[str, str]]]:
+    """The jobs a dry run plans after ``change`` edits a copy of ``config``; the config is restored afterwards."""
+    changed = yaml.safe_load(yaml.safe_dump(config))
+    change(changed)
+    write_config(workdir, changed)
+    try:
+        return planned_jobs(workdir)
+    finally:
+        write_config(workdir, config)
+
+
 def write_config(workdir: Path, config: dict) -> None:
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -133,13 +144,10 @@ def test_second_run_has_nothing_to_do(workdir):
 
 
 def test_changing_one_backbone_reruns_only_its_descendants(workdir, tiny_config):
-    changed = yaml.safe_load(yaml.safe_dump(tiny_config))
-    changed["backbones"]["mfcc8"]["options"]["n_fft"] = 1024
-    write_config(workdir, changed)
-    try:
-        jobs = planned_jobs(workdir)
-    finally:
-        write_config(workdir, tiny_config)
+    def change(changed: dict) -> None:
+        changed["backbones"]["mfcc8"]["options"]["n_fft"] = 1024
+
+    jobs = planned_after(workdir, tiny_config, change)
     rules = sorted({rule for rule, _ in jobs})
     assert rules == [
         "aggregate",
@@ -158,37 +166,28 @@ def test_changing_one_backbone_reruns_only_its_descendants(workdir, tiny_config)
 
 
 def test_changing_only_the_layer_reruns_no_forward_pass(workdir, tiny_config):
-    changed = yaml.safe_load(yaml.safe_dump(tiny_config))
-    changed["backbones"]["mfcc"]["layer"] = "mean"
-    write_config(workdir, changed)
-    try:
-        jobs = planned_jobs(workdir)
-    finally:
-        write_config(workdir, tiny_config)
+    def change(changed: dict) -> None:
+        changed["backbones"]["mfcc"]["layer"] = "mean"
+
+    jobs = planned_after(workdir, tiny_config, change)
     assert "embed_shard" not in {rule for rule, _ in jobs}
     assert ("embed_gather", {"dataset": "demo", "backbone": "mfcc"}) in jobs
 
 
 def test_changing_a_model_reruns_only_that_model(workdir, tiny_config):
-    changed = yaml.safe_load(yaml.safe_dump(tiny_config))
-    changed["models"]["knn"]["options"] = {"standardize": True}
-    write_config(workdir, changed)
-    try:
-        jobs = planned_jobs(workdir)
-    finally:
-        write_config(workdir, tiny_config)
+    def change(changed: dict) -> None:
+        changed["models"]["knn"]["options"] = {"standardize": True}
+
+    jobs = planned_after(workdir, tiny_config, change)
     assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "figures", "mir_vs_recs", "recommend"]
     assert {w["model"] for rule, w in jobs if rule not in TABLE_RULES} == {"knn"}
 
 
 def test_adding_a_backbone_runs_only_its_jobs(workdir, tiny_config):
-    changed = yaml.safe_load(yaml.safe_dump(tiny_config))
-    changed["backbones"]["mfcc20"] = {"kind": "mfcc", "options": {"n_mfcc": 20}}
-    write_config(workdir, changed)
-    try:
-        jobs = planned_jobs(workdir)
-    finally:
-        write_config(workdir, tiny_config)
+    def change(changed: dict) -> None:
+        changed["backbones"]["mfcc20"] = {"kind": "mfcc", "options": {"n_mfcc": 20}}
+
+    jobs = planned_after(workdir, tiny_config, change)
     assert sorted({rule for rule, _ in jobs}) == [
         "aggregate",
         "embed_gather",
@@ -298,13 +297,10 @@ def test_ssl_trains_on_training_tracks_only_and_playlists_leave_them_out(workdir
 
 
 def test_retraining_an_ssl_backbone_reruns_only_its_descendants(workdir, tiny_config):
-    changed = yaml.safe_load(yaml.safe_dump(tiny_config))
-    changed["backbones"]["ssl_tiny"]["options"]["temperature"] = 0.2
-    write_config(workdir, changed)
-    try:
-        jobs = planned_jobs(workdir)
-    finally:
-        write_config(workdir, tiny_config)
+    def change(changed: dict) -> None:
+        changed["backbones"]["ssl_tiny"]["options"]["temperature"] = 0.2
+
+    jobs = planned_after(workdir, tiny_config, change)
     assert sorted({rule for rule, _ in jobs}) == [
         "aggregate",
         "embed_gather",
@@ -337,13 +333,10 @@ def test_trained_runs_keep_their_best_checkpoint_and_a_training_log(workdir):
 
 
 def test_adding_a_shuffled_control_runs_only_that_control(workdir, tiny_config):
-    changed = yaml.safe_load(yaml.safe_dump(tiny_config))
-    changed["models"]["bert4rec"]["backbones"].append({"backbone": "mfcc", "shuffle": True})
-    write_config(workdir, changed)
-    try:
-        jobs = planned_jobs(workdir)
-    finally:
-        write_config(workdir, tiny_config)
+    def change(changed: dict) -> None:
+        changed["models"]["bert4rec"]["backbones"].append({"backbone": "mfcc", "shuffle": True})
+
+    jobs = planned_after(workdir, tiny_config, change)
     rules = sorted({rule for rule, _ in jobs})
     assert rules == ["aggregate", "evaluate", "figures", "mir_vs_recs", "train_recommender"]
     runs = {(w["model"], w["backbone"]) for rule, w in jobs if rule not in TABLE_RULES}
@@ -351,13 +344,10 @@ def test_adding_a_shuffled_control_runs_only_that_control(workdir, tiny_config):
 
 
 def test_changing_a_trained_model_retrains_only_that_model(workdir, tiny_config):
-    changed = yaml.safe_load(yaml.safe_dump(tiny_config))
-    changed["models"]["shallow"]["options"]["margin"] = 0.3
-    write_config(workdir, changed)
-    try:
-        jobs = planned_jobs(workdir)
-    finally:
-        write_config(workdir, tiny_config)
+    def change(changed: dict) -> None:
+        changed["models"]["shallow"]["options"]["margin"] = 0.3
+
+    jobs = planned_after(workdir, tiny_config, change)
     trained = sorted(w["backbone"] for rule, w in jobs if rule == "train_recommender")
     assert trained == ["mfcc", "mfcc_shuffled"]
     assert {w["model"] for rule, w in jobs if rule not in TABLE_RULES} == {"shallow"}
