@@ -262,7 +262,9 @@ def test_extraction_with_real_weights_is_deterministic(tmp_path, rng):
     rebatched = extract(ids, paths, backbone, batch_size=1, num_workers=1, progress=False)
     for name in backbone.layers:
         np.testing.assert_array_equal(first[name], again.layer_matrices(backbone)[name], err_msg=name)
-        np.testing.assert_allclose(first[name], rebatched.layer_matrices(backbone)[name], rtol=1e-5, atol=1e-5)
+        # Another batch size takes other float32 convolution kernels: equal up to accumulation order (a 1e-5
+        # tolerance failed once at 1.8e-5 on a value of 0.34, after six layers).
+        np.testing.assert_allclose(first[name], rebatched.layer_matrices(backbone)[name], rtol=1e-4, atol=1e-4)
     assert first["penultimate"].shape == (3, 200) and np.all(np.isfinite(first["penultimate"]))
 
 

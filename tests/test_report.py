@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from audiorec.report import recommendation_markdown, summarize_runs
+from audiorec.report import recommendation_markdown, result_blocks, summarize_runs
 from audiorec.stats import t_confidence_interval
 
 
@@ -58,6 +58,47 @@ def test_markdown_lists_every_run_and_the_split_statistics():
     stats_table = pl.DataFrame({"split": ["train"], "rows": [10], "users": [2], "items": [5]})
     text = recommendation_markdown(summarize_runs(per_user), stats_table)
     assert "## val" in text and "## test" in text and "## Split statistics" in text
-    assert text.index("## val") < text.index("## test")
-    assert "| knn | mfcc | 2 | 0.5000 ± " in text
+    assert text.index("## test") < text.index("## val")  # the reported split first
+    assert "### knn" in text and "| mfcc | 2 | 0.5000 ± " in text
     assert "| train | 10 | 2 | 5 |" in text
+
+
+def test_markdown_follows_the_papers_blocks_with_random_init_rows_and_bold_bests():
+    """KNN / Shallow Net / BERT4Rec blocks, each with its random-init row first; baselines in a block of their own."""
+    runs = [
+        ("knn", "mfcc", 0.2),
+        ("knn", "musicnn", 0.3),
+        ("shallow", "mfcc", 0.4),
+        ("shallow", "mfcc_shuffled", 0.1),
+        ("shallow_random", "none", 0.25),
+        ("popularity", "none", 0.35),
+        ("random", "none", 0.05),
+    ]
+    per_user = pl.DataFrame(
+        [
+            {"split": "test", "model": m, "backbone": b, "seed": 0, "user_id": u, "HitRate@50": v + d, "MRR@50": v}
+            for m, b, v in runs
+            for u, d in (("a", -0.05), ("b", 0.05))
+        ]
+    )
+    summary = summarize_runs(per_user)
+    blocks = result_blocks(summary, {"shallow": ["shallow_random"]})
+    assert [heading for heading, _ in blocks] == ["knn", "shallow", "Baselines"]
+    assert blocks[1][1] == [
+        ("random init (`shallow_random`)", "shallow_random", "none"),
+        ("mfcc", "shallow", "mfcc"),
+        ("mfcc_shuffled", "shallow", "mfcc_shuffled"),
+    ]
+    assert blocks[2][1] == [("popularity", "popularity", "none"), ("random", "random", "none")]
+    in_config_order = result_blocks(summary, {"shallow": ["shallow_random"]}, ["random", "shallow", "knn"])
+    assert [heading for heading, _ in in_config_order] == ["shallow", "knn", "Baselines"]
+    text = recommendation_markdown(
+        summary, pl.DataFrame({"split": ["train"]}), random_variants={"shallow": ["shallow_random"]}
+    )
+    assert text.index("### knn") < text.index("### shallow") < text.index("### Baselines")
+    assert "| musicnn | 2 | **0.3000** ± " in text and "| mfcc | 2 | 0.2000 ± " in text
+    assert "| random init (`shallow_random`) | 2 | 0.2500 ± " in text
+    assert "MRR" not in text  # reported in the CSV, not in the paper's table
+    # Without its parent, a random-init variant is just another baseline.
+    alone = result_blocks(summary.filter(pl.col("model") != "shallow"), {"shallow": ["shallow_random"]})
+    assert ("shallow_random", "shallow_random", "none") in alone[-1][1]

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 CORRUPTED = {"corrupt": "t0003", "empty": "t0007"}
 
 
-TABLE_RULES = ("aggregate", "probe_table", "mir_vs_recs", "figures")
+TABLE_RULES = ("aggregate", "cold_start", "probe_table", "ssl_table", "mir_vs_recs", "figures", "layer_figure")
 """Rules that gather a whole dataset's results into tables; they rerun whenever any of their inputs do."""
 
 
@@ -51,7 +51,7 @@ def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, dict[str, str]]]:
 
 def planned_after(workdir: Path, config: dict, change) -> list[tuple[str, dict[str, str]]]:
     """The jobs a dry run plans after ``change`` edits a copy of ``config``; the config is restored afterwards."""
-    changed = yaml.safe_load(yaml.safe_dump(config))
+    changed = yaml.safe_load(yaml.safe_dump(config, sort_keys=False))  # key order is the table order
     change(changed)
     write_config(workdir, changed)
     try:
@@ -70,9 +70,11 @@ def tiny_config() -> dict:
     # A second backbone, so a change to one of them can be shown not to touch the other.
     config["backbones"]["mfcc8"] = {"kind": "mfcc", "options": {"n_mfcc": 8}}
     # A self-supervised backbone the workflow trains: a tiny encoder, one epoch, augmented positives (the tiny
-    # world's 3-s clips hold one segment, too short for adjacent or random positives).
-    options = {"loss": "infonce", "positive": "self", "channels": [4, 8, 8, 16, 16], "embedding_dim": 32, "epochs": 1}
+    # world's 3-s clips hold one segment, too short for adjacent or random positives), with the multi-level loss
+    # so that its shards hold six layers (five blocks and their concatenation) for the layer sweep.
+    options = {"loss": "multi", "positive": "self", "channels": [4, 8, 8, 16, 16], "embedding_dim": 32, "epochs": 1}
     config["backbones"]["ssl_tiny"] = {"kind": "ssl", "options": {**options, "batch_size": 16}}
+    config["layer_sweep"] = {"backbones": ["ssl_tiny"], "model": "knn"}
     return config
 
 
@@ -151,6 +153,7 @@ def test_changing_one_backbone_reruns_only_its_descendants(workdir, tiny_config)
     rules = sorted({rule for rule, _ in jobs})
     assert rules == [
         "aggregate",
+        "cold_start",
         "embed_gather",
         "embed_shard",
         "evaluate",
@@ -159,10 +162,12 @@ def test_changing_one_backbone_reruns_only_its_descendants(workdir, tiny_config)
         "probe",
         "probe_table",
         "recommend",
+        "recommend_new_items",
+        "ssl_table",
     ]
     assert all(w.get("backbone", "mfcc8") == "mfcc8" for _, w in jobs)
     assert sum(rule == "embed_shard" for rule, _ in jobs) == 3  # 200 tracks in shards of 80
-    assert sum(rule == "evaluate" for rule, _ in jobs) == 2  # knn on mfcc8, val and test
+    assert sum(rule == "evaluate" for rule, _ in jobs) == 3  # knn on mfcc8: val, test and the new releases
 
 
 def test_changing_only_the_layer_reruns_no_forward_pass(workdir, tiny_config):
@@ -179,8 +184,18 @@ def test_changing_a_model_reruns_only_that_model(workdir, tiny_config):
         changed["models"]["knn"]["options"] = {"standardize": True}
 
     jobs = planned_after(workdir, tiny_config, change)
-    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "figures", "mir_vs_recs", "recommend"]
-    assert {w["model"] for rule, w in jobs if rule not in TABLE_RULES} == {"knn"}
+    assert sorted({rule for rule, _ in jobs}) == [
+        "aggregate",
+        "cold_start",
+        "evaluate",
+        "figures",
+        "layer_figure",
+        "layer_sweep",  # it ranks every layer with knn
+        "mir_vs_recs",
+        "recommend",
+        "recommend_new_items",
+    ]
+    assert {w["model"] for rule, w in jobs if rule not in TABLE_RULES and "model" in w} == {"knn"}
 
 
 def test_adding_a_backbone_runs_only_its_jobs(workdir, tiny_config):
@@ -190,6 +205,7 @@ def test_adding_a_backbone_runs_only_its_jobs(workdir, tiny_config):
     jobs = planned_after(workdir, tiny_config, change)
     assert sorted({rule for rule, _ in jobs}) == [
         "aggregate",
+        "cold_start",
         "embed_gather",
         "embed_shard",
         "evaluate",
@@ -198,11 +214,13 @@ def test_adding_a_backbone_runs_only_its_jobs(workdir, tiny_config):
         "probe",
         "probe_table",
         "recommend",
+        "recommend_new_items",
+        "ssl_table",
     ]
     assert {w["backbone"] for rule, w in jobs if rule not in TABLE_RULES} == {"mfcc20"}
     assert sum(rule == "embed_shard" for rule, _ in jobs) == 3
     runs = sum(rule == "recommend" for rule, _ in jobs)  # knn, and any other model that runs on every backbone
-    assert runs >= 1 and sum(rule == "evaluate" for rule, _ in jobs) == 2 * runs  # val and test
+    assert runs >= 1 and sum(rule == "evaluate" for rule, _ in jobs) == 3 * runs  # val, test, new releases
 
 
 def test_editing_a_script_reruns_its_rule_and_descendants_only(workdir):
@@ -223,8 +241,8 @@ def test_editing_a_script_reruns_its_rule_and_descendants_only(workdir):
     metrics = sorted(str(p.relative_to(workdir)) for p in (workdir / "results/demo/runs").rglob("metrics_*.parquet"))
     assert metrics and sorted(path for path in changed if path.startswith("results/")) == metrics
     pending = {row.split("\t")[2] for row in summary[1:] if row.endswith("\tupdate pending")}
-    assert pending == {"evaluate", "aggregate", "mir_vs_recs", "figures"}
-    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "evaluate", "figures", "mir_vs_recs"]
+    assert pending == {"evaluate", "aggregate", "cold_start", "mir_vs_recs", "figures"}
+    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "cold_start", "evaluate", "figures", "mir_vs_recs"]
     assert sum(rule == "evaluate" for rule, _ in jobs) == len(metrics)
     assert without_code == []
     assert planned_jobs(workdir) == []  # the outputs are again newer than the script
@@ -251,18 +269,21 @@ def test_mir_versus_recommendation_correlates_over_every_probed_backbone(workdir
 
 
 def test_report_renders_every_table_and_figure(workdir):
-    for figure in ("recommendation.png", "training_curves.png", "mir_vs_recs.png"):
+    for figure in ("recommendation.png", "training_curves.png", "mir_vs_recs.png", "layers.png"):
         assert (workdir / "results/demo/figures" / figure).read_bytes().startswith(b"\x89PNG")
     snakemake(workdir, "--report", "report.html")
     html = (workdir / "report.html").read_text()
     for name in (
         "recommendation.csv",
         "significance.csv",
+        "cold_start.csv",
         "probes.csv",
+        "ssl.csv",
         "mir_vs_recs_correlations.csv",
         "recommendation.png",
         "training_curves.png",
         "mir_vs_recs.png",
+        "layers.png",
     ):
         assert name in html, name
     assert "Paired per-user tests" in html  # a caption
@@ -291,7 +312,7 @@ def test_ssl_trains_on_training_tracks_only_and_playlists_leave_them_out(workdir
     assert history["n_tracks"] + len(history["skipped"]) == len(training) > 20
     assert {Path(path).stem for path in history["skipped"]} == training & set(CORRUPTED.values())
     track_ids, vectors = read_embeddings(results / "embeddings/ssl_tiny.parquet")
-    assert vectors.shape == (len(track_ids), 64)  # mean and std of 32-d segment vectors
+    assert vectors.shape == (len(track_ids), 5 * 64)  # the concatenated levels' means and stds of 32-d vectors
     playlist = json.loads((results / "probes/playlist/ssl_tiny.json").read_text())
     assert playlist["n_catalogue"] == len(set(track_ids) - training)
 
@@ -303,18 +324,75 @@ def test_retraining_an_ssl_backbone_reruns_only_its_descendants(workdir, tiny_co
     jobs = planned_after(workdir, tiny_config, change)
     assert sorted({rule for rule, _ in jobs}) == [
         "aggregate",
+        "cold_start",
         "embed_gather",
         "embed_shard",
         "evaluate",
         "figures",
+        "layer_figure",
+        "layer_sweep",
         "mir_vs_recs",
         "probe",
         "probe_table",
         "recommend",
+        "recommend_new_items",
+        "ssl_table",
         "ssl_train",
     ]
     assert {w["backbone"] for rule, w in jobs if rule not in TABLE_RULES} == {"ssl_tiny"}
     assert sum(rule == "probe" for rule, _ in jobs) == 3  # genre, instrument, playlist
+
+
+def test_cold_start_ranks_only_new_releases_with_the_models_that_can(workdir):
+    results = workdir / "results/demo"
+    table = pl.read_csv(results / "tables/cold_start.csv")
+    assert set(table["split"]) == {"cold_test"} and "HitRate@10" in table.columns and "HitRate@50" not in table.columns
+    assert set(zip(table["model"], table["backbone"], strict=True)) == {
+        ("knn", "mfcc"),
+        ("knn", "mfcc8"),
+        ("knn", "ssl_tiny"),
+        ("random", "none"),
+        ("shallow", "mfcc"),
+        ("shallow", "mfcc_shuffled"),
+        ("bert4rec", "mfcc"),
+    }
+    new_releases = set(read_table(results / "split/cold_test.parquet", "split").get_column("track_id").to_list())
+    lists = read_table(results / "runs/shallow/mfcc/seed0/new_items.parquet", "recommendations")
+    assert set(lists.get_column("track_id").to_list()) <= new_releases
+    markdown = (results / "tables/cold_start.md").read_text()
+    assert "# Cold-start results" in markdown and f"the {len(new_releases)} new releases" in markdown
+
+
+def test_changing_the_cold_start_cut_offs_reevaluates_only_the_new_release_lists(workdir, tiny_config):
+    def change(changed: dict) -> None:
+        changed.setdefault("evaluation", {})["cold_ks"] = [5, 10]
+
+    jobs = planned_after(workdir, tiny_config, change)
+    assert sorted({rule for rule, _ in jobs}) == ["cold_start", "evaluate"]
+    assert {w["split"] for rule, w in jobs if rule == "evaluate"} == {"cold_test"}
+
+
+def test_ssl_table_lists_the_baseline_then_each_encoder_as_the_paper_names_it(workdir):
+    table = pl.read_csv(workdir / "results/demo/tables/ssl.csv")
+    assert table.select("feature", "loss", "backbone").rows() == [
+        ("MFCC", "-", "mfcc"),
+        ("Siamese-Self-aug", "InfoNCE-Multi", "ssl_tiny"),
+    ]
+    probes = pl.read_csv(workdir / "results/demo/tables/probes.csv").filter(pl.col("backbone") == "ssl_tiny")
+    assert table.filter(pl.col("backbone") == "ssl_tiny")["genre SVM"].item() == probes["genre SVM"].item()
+
+
+def test_layer_sweep_scores_every_stored_layer_and_its_last_layer_matches_the_knn_run(workdir):
+    results = workdir / "results/demo"
+    sweep = pl.read_csv(results / "layers/ssl_tiny.csv")
+    assert sweep["layer"].to_list() == ["level1", "level2", "level3", "level4", "level5", "concat"]
+    assert sweep["dim"].to_list() == [64] * 5 + [320]
+    assert (sweep["HitRate@50 ci_low"] <= sweep["HitRate@50"]).all()
+    # The configured layer (last = concat) through the sweep gives the knn row of the results table.
+    table = pl.read_csv(results / "tables/recommendation.csv")
+    knn = table.filter((pl.col("split") == "test") & (pl.col("model") == "knn") & (pl.col("backbone") == "ssl_tiny"))
+    assert sweep["HitRate@50"][-1] == pytest.approx(knn["HitRate@50"].item(), abs=1e-6)
+    assert sweep["NDCG@10"][-1] == pytest.approx(knn["NDCG@10"].item(), abs=1e-6)
 
 
 def test_trained_runs_keep_their_best_checkpoint_and_a_training_log(workdir):
@@ -338,7 +416,15 @@ def test_adding_a_shuffled_control_runs_only_that_control(workdir, tiny_config):
 
     jobs = planned_after(workdir, tiny_config, change)
     rules = sorted({rule for rule, _ in jobs})
-    assert rules == ["aggregate", "evaluate", "figures", "mir_vs_recs", "train_recommender"]
+    assert rules == [
+        "aggregate",
+        "cold_start",
+        "evaluate",
+        "figures",
+        "mir_vs_recs",
+        "recommend_new_items",
+        "train_recommender",
+    ]
     runs = {(w["model"], w["backbone"]) for rule, w in jobs if rule not in TABLE_RULES}
     assert runs == {("bert4rec", "mfcc_shuffled")}
 

@@ -192,6 +192,21 @@ def _read_shard(path: str | Path) -> pa.Table:
         raise SchemaError(f"{path}: cannot read shard: {error}") from error
 
 
+def read_shard_layers(shard_paths: Sequence[str | Path]) -> tuple[pa.Table, dict[str, np.ndarray], dict[str, object]]:
+    """Concatenate shards in order: the combined table, every hidden layer as a ``(tracks, dim)`` matrix (in the
+    backbone's layer order), and the first shard's metadata."""
+    if not shard_paths:
+        raise SchemaError("no shards to gather")
+    combined = pa.concat_tables([_read_shard(path) for path in shard_paths])
+    metadata = read_metadata(shard_paths[0])
+    per_layer = {}
+    for name in metadata.get("layers", []):
+        column = combined.column(name).combine_chunks()
+        values = column.flatten().to_numpy(zero_copy_only=False)
+        per_layer[name] = values.reshape(combined.num_rows, column.type.list_size).astype(np.float32, copy=False)
+    return combined, per_layer, metadata
+
+
 def gather_shards(
     shard_paths: Sequence[str | Path],
     failure_paths: Sequence[str | Path],
@@ -205,19 +220,9 @@ def gather_shards(
     Returns the number of embedded tracks. Raises :class:`AudiorecError` if no track at all could be
     embedded, since every downstream result would be meaningless.
     """
-    if not shard_paths:
-        raise SchemaError("no shards to gather")
-    tables = [_read_shard(path) for path in shard_paths]
-    metadata = read_metadata(shard_paths[0])
-    layers = list(metadata.get("layers", []))
-    combined = pa.concat_tables(tables)
+    combined, per_layer, metadata = read_shard_layers(shard_paths)
     if combined.num_rows == 0:
         raise AudiorecError(f"no track could be embedded; see {failures_path} for every error")
-    per_layer = {}
-    for name in layers:
-        column = combined.column(name).combine_chunks()
-        values = column.flatten().to_numpy(zero_copy_only=False)
-        per_layer[name] = values.reshape(combined.num_rows, column.type.list_size).astype(np.float32, copy=False)
     vectors = select_layer(per_layer, layer)
     table = embeddings_table(combined.column("track_id").to_pylist(), vectors).append_column(
         "silent", combined.column("silent")

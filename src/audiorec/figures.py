@@ -95,3 +95,24 @@ def training_curves(logs: Mapping[str, pl.DataFrame], path: str | Path) -> None:
     hit_rates.set_xlabel("epoch")
     losses.legend(fontsize="x-small")
     _save(figure, path)
+
+
+def layer_curves(tables: Mapping[str, pl.DataFrame], metric: str, path: str | Path) -> None:
+    """``metric`` by hidden layer, one panel per backbone (their layers differ), the 95 % t interval as a band.
+
+    ``tables`` maps a backbone to its layer-sweep table (:func:`audiorec.layer_sweep.sweep_layers`).
+    """
+    names = sorted(tables) or ["(no sweep)"]
+    figure, grid = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
+    for axes, backbone in zip(grid[0], names, strict=True):
+        table = tables.get(backbone)
+        if table is None or table.is_empty():
+            continue
+        x = table["layer_index"].to_numpy()
+        axes.plot(x, table[metric].to_numpy(), marker="o")
+        axes.fill_between(x, table[f"{metric} ci_low"].to_numpy(), table[f"{metric} ci_high"].to_numpy(), alpha=0.25)
+        axes.set_xticks(x, table["layer"].to_list(), rotation=45, ha="right", fontsize="x-small")
+        axes.set_title(backbone)
+        axes.set_xlabel("layer")
+        axes.set_ylabel(f"{metric} (test)")
+    _save(figure, path)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from audiorec.significance import seed_spread
+from audiorec.significance import COMPARED_METRICS, NO_BACKBONE, seed_spread
 from audiorec.stats import bootstrap_intervals, t_confidence_interval
 
 RUN_KEYS = ("split", "model", "backbone")
@@ -68,39 +68,137 @@ def markdown_table(frame: pl.DataFrame, columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+REPORTED_SPLIT_ORDER = ("test", "val", "cold_test")
+"""The split a paper reports comes first; validation (used for early stopping) after it."""
+BASELINES_BLOCK = "Baselines"
+
+
+def result_blocks(
+    summary: pl.DataFrame,
+    random_variants: Mapping[str, Sequence[str]] | None = None,
+    model_order: Sequence[str] = (),
+) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """The first paper's Table 3 blocks: ``(heading, [(row label, model, backbone), ...])``.
+
+    A model with backbones gets a block of its own, headed by its name; its random-init variant (from
+    ``random_variants``) is the block's first row, then its backbones and their controls. Models without a
+    backbone that are no one's variant (popularity, random) share a final block of baselines. Blocks follow
+    ``model_order`` (the config's order: KNN, Shallow Net, BERT4Rec in the paper), then model names.
+    """
+    random_variants = random_variants or {}
+    runs = summary.select("model", "backbone").unique().sort("model", "backbone").rows()
+    position = {model: index for index, model in enumerate(model_order)}
+    runs = sorted(runs, key=lambda run: (position.get(run[0], len(position)), run[0], run[1]))
+    with_backbones = {model for model, backbone in runs if backbone != NO_BACKBONE}
+    hosted = {variant for model in with_backbones for variant in random_variants.get(model, ())}
+    blocks: list[tuple[str, list[tuple[str, str, str]]]] = []
+    baselines: list[tuple[str, str, str]] = []
+    for model in dict.fromkeys(model for model, _ in runs):
+        backbones = [backbone for name, backbone in runs if name == model]
+        if model not in with_backbones:
+            if model not in hosted:
+                baselines.append((model, model, NO_BACKBONE))
+            continue
+        rows = [
+            (f"random init (`{variant}`)", variant, NO_BACKBONE)
+            for variant in random_variants.get(model, ())
+            if (variant, NO_BACKBONE) in runs
+        ]
+        blocks.append((model, rows + [(backbone, model, backbone) for backbone in backbones]))
+    if baselines:
+        blocks.append((BASELINES_BLOCK, baselines))
+    return blocks
+
+
 def recommendation_markdown(
     summary: pl.DataFrame,
     split_stats: pl.DataFrame,
     marks: Mapping[tuple[str, str, str, str], str] | None = None,
     legend: str | None = None,
+    title: str = "Recommendation results",
+    random_variants: Mapping[str, Sequence[str]] | None = None,
+    model_order: Sequence[str] = (),
 ) -> str:
-    """The human-readable results table: mean ± half-width of the 95 % interval, per split, then split sizes.
+    """The human-readable results table in the layout of the first paper's Table 3, then the split sizes.
 
-    Rows are grouped by model (the first paper's blocks) with every backbone and control inside a block.
-    ``marks`` maps ``(split, model, backbone, metric)`` to significance marks appended to the cell, explained
-    by ``legend`` under the tables. Runs with several seeds also show the sd over seeds.
+    Per split (test first), one block per model (see :func:`result_blocks`, which ``random_variants`` and
+    ``model_order`` go to) with HitRate, Recall and NDCG at
+    every K as mean ± half-width of the 95 % t interval over users; the best mean of a block is bold. ``marks``
+    maps ``(split, model, backbone, metric)`` to significance marks appended to the cell, explained by
+    ``legend`` under the tables. Runs with several seeds also show the sd over seeds. Every other metric and
+    the bootstrap intervals are in the CSV.
     """
     marks = marks or {}
     metrics = [name for name in summary.columns if "@" in name and " " not in name]
-    sections = ["# Recommendation results", ""]
-    for split in summary.get_column("split").unique(maintain_order=True).to_list():
-        block = summary.filter(pl.col("split") == split)
-        lines = []
-        for row in block.iter_rows(named=True):
-            cells = {"model": row["model"], "backbone": row["backbone"], "n_users": row["n_users"]}
-            for metric in metrics:
-                half = (row[f"{metric} ci_high"] - row[f"{metric} ci_low"]) / 2
-                cell = f"{row[metric]:.4f} ± {half:.4f}" if half == half else f"{row[metric]:.4f}"
-                if row[f"{metric} seed_sd"] is not None:
-                    cell += f" (sd {row[f'{metric} seed_sd']:.4f} over {row['n_seeds']} seeds)"
-                cells[metric] = cell + marks.get((split, row["model"], row["backbone"], metric), "")
-            lines.append(cells)
-        shown = pl.from_dicts(lines)
-        sections += [f"## {split} (mean ± 95 % CI half-width over users)", "", markdown_table(shown, shown.columns), ""]
+    shown = [name for name in metrics if name.split("@")[0] in COMPARED_METRICS] or metrics
+    shown = sorted(shown, key=lambda name: (int(name.split("@")[1]), COMPARED_METRICS.index(name.split("@")[0])))
+    sections = [f"# {title}", ""]
+    present = summary.get_column("split").unique().to_list()
+    splits = [split for split in REPORTED_SPLIT_ORDER if split in present]
+    splits += sorted(set(present) - set(splits))
+    if COLD_SPLIT in splits:
+        sections += [cold_start_note(split_stats, metrics), ""]
+    sections += [
+        "Mean over users ± half-width of its 95 % t interval; **bold**: the best of its block. "
+        "Every metric with t and bootstrap intervals is in the CSV beside this file.",
+        "",
+    ]
+    for split in splits:
+        block_rows = summary.filter(pl.col("split") == split)
+        sections += [f"## {split}", ""]
+        for heading, rows in result_blocks(block_rows, random_variants, model_order):
+            lines = []
+            for label, model, backbone in rows:
+                found = block_rows.filter((pl.col("model") == model) & (pl.col("backbone") == backbone))
+                if found.is_empty():
+                    continue
+                lines.append((label, split, found.row(0, named=True)))
+            best = {metric: max(row[metric] for _, _, row in lines) for metric in shown}
+            table = [
+                {
+                    "embeddings" if heading != BASELINES_BLOCK else "model": label,
+                    "users": row["n_users"],
+                    **{metric: _cell(row, metric, len(lines) > 1 and row[metric] == best[metric]) for metric in shown},
+                }
+                for label, split, row in lines
+            ]
+            for cells, (_, _, row) in zip(table, lines, strict=True):
+                for metric in shown:
+                    cells[metric] += marks.get((split, row["model"], row["backbone"], metric), "")
+            frame = pl.from_dicts(table)
+            sections += [f"### {heading}", "", markdown_table(frame, frame.columns), ""]
     if legend:
         sections += [legend, ""]
     sections += ["## Split statistics", "", markdown_table(split_stats, split_stats.columns), ""]
     return "\n".join(sections)
+
+
+def _cell(row: Mapping[str, object], metric: str, bold: bool) -> str:
+    """``mean ± half-width`` (bold mean when it is the block's best), and the sd over seeds when there are several."""
+    mean = f"**{row[metric]:.4f}**" if bold else f"{row[metric]:.4f}"
+    half = (row[f"{metric} ci_high"] - row[f"{metric} ci_low"]) / 2
+    cell = f"{mean} ± {half:.4f}" if half == half else mean
+    if row[f"{metric} seed_sd"] is not None:
+        cell += f" (sd {row[f'{metric} seed_sd']:.4f} over {row['n_seeds']} seeds)"
+    return cell
+
+
+COLD_SPLIT = "cold_test"
+
+
+def cold_start_note(split_stats: pl.DataFrame, metrics: Sequence[str]) -> str:
+    """What the cold-start table ranks, and a warning when a cut-off K admits every candidate."""
+    cold = split_stats.filter(pl.col("split") == COLD_SPLIT)
+    n_new = int(cold.get_column("items")[0]) if cold.height else 0
+    note = (
+        f"Each user who first heard a new release in the evaluation window gets a ranking of the {n_new} new "
+        "releases only (tracks nobody heard in train). A model that scores a track by its audio can order them; "
+        "`random` is chance."
+    )
+    trivial = sorted({int(m.split("@")[1]) for m in metrics if int(m.split("@")[1]) >= n_new})
+    if trivial:
+        note += f" With K ≥ {n_new} every candidate is in the top K, so the metrics at K = {trivial} say nothing."
+    return note
 
 
 PROBE_CLASSIFIERS = {"svm": "SVM", "logreg": "LR"}

@@ -13,13 +13,16 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from audiorec.datasets import get_source
 from audiorec.errors import ParameterError
 from audiorec.tables import read_embeddings, read_table, resolve_audio_path, write_table, write_text_atomic
+
+if TYPE_CHECKING:
+    from audiorec.recommenders import Catalogue, Recommender
 
 log = logging.getLogger(__name__)
 
@@ -157,28 +160,10 @@ def recommend(
     ``threads`` caps torch's CPU threads at the job's allotment: more threads than cores make small kernels
     spin instead of compute.
     """
-    from audiorec.recommenders import (
-        Catalogue,
-        RunFiles,
-        TrainData,
-        TrainedRecommender,
-        recommendations_frame,
-        recommender_class,
-    )
+    from audiorec.recommenders import RunFiles, TrainData, TrainedRecommender, recommendations_frame, recommender_class
 
-    model_class = recommender_class(model_spec["kind"])
-    model = model_class.from_options(dict(model_spec.get("options") or {}), seed)
-    if model_class.uses_embeddings:
-        if embeddings_path is None:
-            raise ParameterError(f"model {model_spec['kind']} needs an embeddings table")
-        track_ids, vectors = read_embeddings(embeddings_path)
-        if shuffle:
-            from audiorec.controls import shuffle_rows
-
-            vectors = shuffle_rows(vectors, seed)
-        catalogue = Catalogue.from_tracks(track_ids, vectors)
-    else:
-        catalogue = Catalogue.from_tracks(read_table(tracks_path, "tracks").get_column("track_id").to_list())
+    model = recommender_class(model_spec["kind"]).from_options(dict(model_spec.get("options") or {}), seed)
+    catalogue = model_catalogue(model, tracks_path, embeddings_path, shuffle, seed)
     train = read_table(train_path, "split")
     if isinstance(model, TrainedRecommender):
         if threads is not None:
@@ -204,6 +189,75 @@ def recommend(
     write_table(frame, out_path, kind="recommendations", metadata={"model": dict(model_spec), "seed": seed})
 
 
+def model_catalogue(
+    model: Recommender, tracks_path: str | Path, embeddings_path: str | Path | None, shuffle: bool, seed: int
+) -> Catalogue:
+    """The items a model ranks: the embeddings table's tracks (permuted when ``shuffle``), else every track."""
+    from audiorec.recommenders import Catalogue
+
+    if not model.uses_embeddings:
+        return Catalogue.from_tracks(read_table(tracks_path, "tracks").get_column("track_id").to_list())
+    if embeddings_path is None:
+        raise ParameterError(f"model {model.kind} needs an embeddings table")
+    track_ids, vectors = read_embeddings(embeddings_path)
+    if shuffle:
+        from audiorec.controls import shuffle_rows
+
+        vectors = shuffle_rows(vectors, seed)
+    return Catalogue.from_tracks(track_ids, vectors)
+
+
+def recommend_new_items(
+    model_spec: Mapping[str, Any],
+    seed: int,
+    train_path: str | Path,
+    cold_path: str | Path,
+    tracks_path: str | Path,
+    embeddings_path: str | Path | None,
+    top_k: int,
+    out_path: str | Path,
+    *,
+    shuffle: bool = False,
+    validation_path: str | Path | None = None,
+    checkpoint_path: str | Path | None = None,
+) -> None:
+    """Rank the new releases of the evaluation window for every user of the cold-item split.
+
+    The candidates are the tracks of ``cold_path`` (tracks first heard in the evaluation window, so nobody heard
+    them in train) that are in the model's catalogue; every other track is left out of the ranking, so the list
+    measures how well the model orders unseen items, not how it trades them against known ones. A trained model
+    is restored from ``checkpoint_path`` (what rule train_recommender wrote), not trained again.
+    """
+    from audiorec.recommenders import TrainData, TrainedRecommender, recommendations_frame, recommender_class
+    from audiorec.recommenders.base import top_k_of_candidates
+
+    model = recommender_class(model_spec["kind"]).from_options(dict(model_spec.get("options") or {}), seed)
+    if not model.ranks_unseen_items:
+        raise ParameterError(f"model {model.kind} cannot rank items unheard in train; it has no cold-start ranking")
+    catalogue = model_catalogue(model, tracks_path, embeddings_path, shuffle, seed)
+    train = read_table(train_path, "split")
+    cold = read_table(cold_path, "split")
+    if isinstance(model, TrainedRecommender):
+        if validation_path is None or checkpoint_path is None:
+            raise ParameterError(f"model {model.kind} is restored from a checkpoint: it needs validation_path too")
+        fit_users = sorted(train.get_column("user_id").unique().to_list())
+        validation = TrainData.build(read_table(validation_path, "split"), catalogue, fit_users)
+        model.restore(catalogue, TrainData.build(train, catalogue, fit_users), validation, checkpoint_path)
+    candidate_index = catalogue.index_of(cold.get_column("track_id").unique().sort())
+    missing = int((candidate_index < 0).sum())
+    if missing:
+        log.warning("%d new tracks of %s have no embedding and are not ranked", missing, cold_path)
+    candidates = candidate_index[candidate_index >= 0]
+    users = sorted(cold.get_column("user_id").unique().to_list())
+    train_data = TrainData.build(train, catalogue, users)
+    log.info("ranking %d new tracks for %d users", len(candidates), len(users))
+    scores, items = top_k_of_candidates(
+        model.score_candidates(catalogue, train_data, candidates), candidates, train_data.heard, top_k
+    )
+    frame = recommendations_frame(train_data.user_ids, catalogue, scores, items)
+    write_table(frame, out_path, kind="recommendations", metadata={"model": dict(model_spec), "seed": seed})
+
+
 def evaluate(recommendations_path: str | Path, truth_path: str | Path, ks: Sequence[int], out_path: str | Path) -> None:
     """Per-user ranking metrics of one run on one split."""
     from audiorec.metrics import evaluate_recommendations
@@ -220,12 +274,14 @@ def aggregate(
     markdown_path: str | Path,
     significance_path: str | Path,
     tests: Mapping[str, Any],
+    title: str = "Recommendation results",
 ) -> None:
     """Collect per-user metrics of every run into the results table (CSV and Markdown) and test its rows.
 
     Each element of ``runs`` names a metrics file (``path``) and its ``split``, ``model``, ``backbone`` and
     ``seed``. ``tests`` holds ``random_variants`` (model -> its random-init variants), ``baseline_backbone``,
-    ``shuffled_suffix`` and ``alpha`` (see :mod:`audiorec.significance`).
+    ``shuffled_suffix`` and ``alpha`` (see :mod:`audiorec.significance`). ``title`` heads the Markdown table
+    (the same stage writes the cold-start table).
     """
     from audiorec.report import recommendation_markdown, summarize_runs
     from audiorec.significance import marks_legend, significance_marks, significance_table
@@ -250,7 +306,12 @@ def aggregate(
     split_stats = pl.read_csv(split_stats_path)
     write_text_atomic(summary.write_csv(float_precision=6), csv_path)
     write_text_atomic(significance.write_csv(float_precision=6), significance_path)
-    write_text_atomic(recommendation_markdown(summary, split_stats, marks, legend), markdown_path)
+    write_text_atomic(
+        recommendation_markdown(
+            summary, split_stats, marks, legend, title, tests["random_variants"], [run["model"] for run in runs]
+        ),
+        markdown_path,
+    )
 
 
 def mir_versus_recommendation(
@@ -393,3 +454,50 @@ def probe_table(results: Sequence[Mapping[str, Any]], csv_path: str | Path, mark
     )
     write_text_atomic(summary.write_csv(float_precision=6), csv_path)
     write_text_atomic(probe_markdown(summary), markdown_path)
+
+
+def ssl_summary(
+    probes_path: str | Path,
+    encoders: Mapping[str, Mapping[str, Any] | None],
+    csv_path: str | Path,
+    markdown_path: str | Path,
+) -> None:
+    """The self-supervised encoders' probe results in the layout of Choi et al. (2022), Table 3.
+
+    ``encoders`` maps each backbone to show to its ssl options, or to None for a baseline (see
+    :func:`audiorec.ssl_table.ssl_table`).
+    """
+    from audiorec.ssl_table import ssl_markdown, ssl_table
+
+    table = ssl_table(pl.read_csv(probes_path), encoders)
+    write_text_atomic(table.write_csv(float_precision=6), csv_path)
+    write_text_atomic(ssl_markdown(table), markdown_path)
+
+
+def layer_sweep(
+    shard_paths: Sequence[str | Path],
+    train_path: str | Path,
+    truth_path: str | Path,
+    model_spec: Mapping[str, Any],
+    ks: Sequence[int],
+    csv_path: str | Path,
+) -> None:
+    """Score every hidden layer stored in a backbone's shards with one training-free model (see
+    :mod:`audiorec.layer_sweep`) and write one row per layer."""
+    from audiorec.embed import read_shard_layers
+    from audiorec.layer_sweep import sweep_layers
+
+    combined, per_layer, _ = read_shard_layers(shard_paths)
+    track_ids = combined.column("track_id").to_pylist()
+    log.info("%d layers of %d tracks: %s", len(per_layer), len(track_ids), ", ".join(per_layer))
+    table = sweep_layers(
+        track_ids, per_layer, read_table(train_path, "split"), read_table(truth_path, "split"), model_spec, ks
+    )
+    write_text_atomic(table.write_csv(float_precision=6), csv_path)
+
+
+def layer_figure(sweeps: Mapping[str, str | Path], metric: str, path: str | Path) -> None:
+    """Draw ``metric`` by layer for every swept backbone (``sweeps`` maps a backbone to its sweep table)."""
+    from audiorec.figures import layer_curves
+
+    layer_curves({backbone: pl.read_csv(table) for backbone, table in sweeps.items()}, metric, path)

@@ -40,6 +40,8 @@ check_registry_kinds()
 # The {backbone} of models that use no embeddings (popularity, random).
 NO_BACKBONE = "none"
 EVAL_SPLITS = ["val", "test"]
+# The split of warm users' first listens to new releases, ranked apart (rule recommend_new_items).
+COLD_SPLIT = "cold_test"
 # The {backbone} of a shuffled-embedding control is its backbone's name plus this suffix.
 SHUFFLED_SUFFIX = "_shuffled"
 
@@ -97,7 +99,7 @@ wildcard_constraints:
     model=_alternatives(config["models"]),
     seed=r"\d+",
     shard=r"\d+",
-    split=_alternatives(EVAL_SPLITS),
+    split=_alternatives([*EVAL_SPLITS, COLD_SPLIT]),
 
 
 def dataset_config(wildcards):
@@ -203,6 +205,22 @@ def recommend_inputs(wildcards):
     return inputs
 
 
+def new_items_inputs(wildcards):
+    """Inputs of rule recommend_new_items (the cold split; a trained model's checkpoint and validation split)."""
+    if not ranks_new_items(wildcards.model):
+        raise ValueError(
+            f"model {wildcards.model!r} cannot rank items unheard in train"
+        )
+    inputs = recommend_inputs(wildcards)
+    del inputs["targets"]
+    inputs["cold"] = f"results/{wildcards.dataset}/split/{COLD_SPLIT}.parquet"
+    if wildcards.model in trained_models():
+        run = f"results/{wildcards.dataset}/runs/{wildcards.model}/{wildcards.backbone}/seed{wildcards.seed}"
+        inputs["checkpoint"] = f"{run}/checkpoint.pt"
+        inputs["validation"] = f"results/{wildcards.dataset}/split/val.parquet"
+    return inputs
+
+
 def source_backbone(name):
     """The backbone whose embeddings table a run backbone reads (a shuffled control reads its backbone's)."""
     return name.removesuffix(SHUFFLED_SUFFIX) if is_shuffled(name) else name
@@ -256,6 +274,39 @@ def metrics_runs(wildcards):
     ]
 
 
+def cold_start_runs(wildcards):
+    """Every cold-item metrics file of a dataset: runs of models that rank unseen items."""
+    return [
+        {
+            "split": COLD_SPLIT,
+            "model": model,
+            "backbone": backbone,
+            "seed": seed,
+            "path": f"results/{wildcards.dataset}/runs/{model}/{backbone}/seed{seed}/metrics_{COLD_SPLIT}.parquet",
+        }
+        for model, backbone, seed in model_runs()
+        if ranks_new_items(model)
+    ]
+
+
+def ranked_lists(wildcards):
+    """The lists a split is scored on: the full ranking, or the ranking of new releases for the cold split."""
+    name = "new_items" if wildcards.split == COLD_SPLIT else "recommendations"
+    return f"results/{wildcards.dataset}/runs/{wildcards.model}/{wildcards.backbone}/seed{wildcards.seed}/{name}.parquet"
+
+
+def aggregate_tests():
+    """What rules aggregate and cold_start test each row against (see audiorec.significance)."""
+    return canonical_json(
+        {
+            "random_variants": random_variants(),
+            "baseline_backbone": config["evaluation"]["baseline_backbone"],
+            "shuffled_suffix": SHUFFLED_SUFFIX,
+            "alpha": config["evaluation"]["alpha"],
+        }
+    )
+
+
 def final_outputs():
     """Recommendation tables of datasets with a listening log; the embeddings of the others."""
     with_log = [
@@ -283,6 +334,33 @@ def final_outputs():
             dataset=[name for name in with_log if probe_tasks(name)],
         )
         + expand("results/{dataset}/figures/recommendation.png", dataset=with_log)
+        + expand(
+            "results/{dataset}/tables/cold_start.md",
+            dataset=with_log if wants_cold_start_table() else [],
+        )
+        + expand(
+            "results/{dataset}/figures/layers.png",
+            dataset=with_log if swept_backbones() else [],
+        )
+        + expand(
+            "results/{dataset}/tables/ssl.md",
+            dataset=(
+                [name for name in config["datasets"] if probe_tasks(name)]
+                if ssl_backbones()
+                else []
+            ),
+        )
+    )
+
+
+def ranks_new_items(model):
+    return recommender_class(config["models"][model]["kind"]).ranks_unseen_items
+
+
+def wants_cold_start_table():
+    """Whether the config asks for a cold-start table and has a model that can rank new items."""
+    return bool(config["evaluation"]["cold_ks"]) and any(
+        map(ranks_new_items, config["models"])
     )
 
 
@@ -295,6 +373,34 @@ def ssl_backbones():
     return [
         name for name, entry in config["backbones"].items() if entry["kind"] == SSL_KIND
     ]
+
+
+def swept_backbones():
+    """Backbones of the layer sweep; each must be extracted here (its shards hold every layer)."""
+    names = config["layer_sweep"]["backbones"]
+    unknown = [name for name in names if name not in extracted_backbones()]
+    if unknown:
+        raise ValueError(
+            f"layer_sweep.backbones {unknown} are not backbones extracted by this workflow"
+        )
+    return names
+
+
+def layer_sweep_model():
+    """The spec of the model that ranks each layer (a configured model of kind knn)."""
+    name = config["layer_sweep"]["model"]
+    if name not in config["models"] or config["models"][name]["kind"] != "knn":
+        raise ValueError(
+            f"layer_sweep.model {name!r} must name a configured model of kind knn"
+        )
+    return model_spec(name)
+
+
+def ssl_table_encoders():
+    """Rows of the ssl table: the baseline backbone (options None), then every ssl backbone with its options."""
+    baseline = config["evaluation"]["baseline_backbone"]
+    rows = {baseline: None} if baseline in config["backbones"] else {}
+    return rows | {name: backbone_spec(name)["options"] for name in ssl_backbones()}
 
 
 def label_tables(dataset):

@@ -5,7 +5,7 @@
 
 rule evaluate:
     input:
-        recommendations="results/{dataset}/runs/{model}/{backbone}/seed{seed}/recommendations.parquet",
+        recommendations=ranked_lists,
         truth="results/{dataset}/split/{split}.parquet",
     output:
         metrics="results/{dataset}/runs/{model}/{backbone}/seed{seed}/metrics_{split}.parquet",
@@ -15,7 +15,9 @@ rule evaluate:
     resources:
         mem_mb=2000,
     params:
-        ks=config["evaluation"]["ks"],
+        ks=lambda wildcards: config["evaluation"][
+            "cold_ks" if wildcards.split == COLD_SPLIT else "ks"
+        ],
     script:
         "../scripts/evaluate.py"
 
@@ -43,13 +45,34 @@ rule aggregate:
         mem_mb=2000,
     params:
         runs=lambda wildcards: canonical_json(metrics_runs(wildcards)),
-        tests=lambda wildcards: canonical_json(
-            {
-                "random_variants": random_variants(),
-                "baseline_backbone": config["evaluation"]["baseline_backbone"],
-                "shuffled_suffix": SHUFFLED_SUFFIX,
-                "alpha": config["evaluation"]["alpha"],
-            }
+        tests=aggregate_tests(),
+        title="Recommendation results",
+    script:
+        "../scripts/aggregate.py"
+
+
+# New releases (tracks first heard in the evaluation window) ranked apart, for the models that score a track by
+# its content: how well each representation places music nobody has listened to yet.
+rule cold_start:
+    input:
+        metrics=lambda wildcards: [run["path"] for run in cold_start_runs(wildcards)],
+        split_stats="results/{dataset}/split/stats.csv",
+    output:
+        csv=report(
+            "results/{dataset}/tables/cold_start.csv",
+            caption="../report/cold_start.rst",
+            category="Cold start",
         ),
+        markdown="results/{dataset}/tables/cold_start.md",
+        significance="results/{dataset}/tables/cold_start_significance.csv",
+    log:
+        "results/{dataset}/logs/cold_start.log",
+    localrule: True
+    resources:
+        mem_mb=2000,
+    params:
+        runs=lambda wildcards: canonical_json(cold_start_runs(wildcards)),
+        tests=aggregate_tests(),
+        title="Cold-start results: ranking new releases",
     script:
         "../scripts/aggregate.py"

@@ -69,3 +69,25 @@ rule mir_vs_recs:
         metric=f"HitRate@{max(config['evaluation']['ks'])}",
     script:
         "../scripts/mir_vs_recs.py"
+
+
+# The self-supervised encoders beside the baseline backbone, in the layout of Choi et al. (2022), Table 3.
+rule ssl_table:
+    input:
+        probes="results/{dataset}/tables/probes.csv",
+    output:
+        csv=report(
+            "results/{dataset}/tables/ssl.csv",
+            caption="../report/ssl.rst",
+            category="MIR probes",
+        ),
+        markdown="results/{dataset}/tables/ssl.md",
+    log:
+        "results/{dataset}/logs/ssl_table.log",
+    localrule: True
+    resources:
+        mem_mb=1000,
+    params:
+        encoders=canonical_json(ssl_table_encoders()),
+    script:
+        "../scripts/ssl_table.py"

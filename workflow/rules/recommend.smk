@@ -20,3 +20,23 @@ rule recommend:
         shuffle=lambda wildcards: is_shuffled(wildcards.backbone),
     script:
         "../scripts/recommend.py"
+
+
+# The new releases of the evaluation window ranked for every user who heard one (models that score a track by
+# its content, and the random ranking as chance). A trained model is restored from its checkpoint, not retrained.
+rule recommend_new_items:
+    input:
+        unpack(new_items_inputs),
+    output:
+        recommendations="results/{dataset}/runs/{model}/{backbone}/seed{seed}/new_items.parquet",
+    log:
+        "results/{dataset}/logs/recommend_new_items/{model}/{backbone}/seed{seed}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        model=lambda wildcards: canonical_json(model_spec(wildcards.model)),
+        top_k=config["recommend"]["top_k"],
+        shuffle=lambda wildcards: is_shuffled(wildcards.backbone),
+    script:
+        "../scripts/recommend_new_items.py"

@@ -28,3 +28,47 @@ rule figures:
         training_runs=lambda wildcards: canonical_json(training_runs(wildcards)),
     script:
         "../scripts/figures.py"
+
+
+# Every hidden layer of the swept backbones, ranked by one training-free model from the shards (no forward pass).
+rule layer_sweep:
+    input:
+        shards=lambda wildcards: embed_shards(wildcards)["vectors"],
+        train="results/{dataset}/split/train.parquet",
+        truth="results/{dataset}/split/test.parquet",
+    output:
+        csv="results/{dataset}/layers/{backbone}.csv",
+    log:
+        "results/{dataset}/logs/layer_sweep/{backbone}.log",
+    wildcard_constraints:
+        backbone=_alternatives(swept_backbones()) or "(?!)",
+    resources:
+        mem_mb=4000,
+    params:
+        model=lambda wildcards: canonical_json(layer_sweep_model()),
+        ks=config["evaluation"]["ks"],
+    script:
+        "../scripts/layer_sweep.py"
+
+
+rule layer_figure:
+    input:
+        sweeps=expand(
+            "results/{{dataset}}/layers/{backbone}.csv", backbone=swept_backbones()
+        ),
+    output:
+        figure=report(
+            "results/{dataset}/figures/layers.png",
+            caption="../report/layers.rst",
+            category="Recommendation",
+        ),
+    log:
+        "results/{dataset}/logs/layer_figure.log",
+    localrule: True
+    resources:
+        mem_mb=1000,
+    params:
+        backbones=swept_backbones(),
+        metric=f"HitRate@{max(config['evaluation']['ks'])}",
+    script:
+        "../scripts/layer_figure.py"

@@ -1,4 +1,4 @@
-"""Snakemake adapter: rule aggregate → audiorec.stages.aggregate."""
+"""Snakemake adapter: rules aggregate and cold_start → audiorec.stages.aggregate."""
 
 import json
 
@@ -15,4 +15,5 @@ aggregate(
     snakemake.output.markdown,
     snakemake.output.significance,
     json.loads(snakemake.params.tests),
+    snakemake.params.title,
 )

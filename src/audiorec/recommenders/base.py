@@ -13,7 +13,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from audiorec.errors import ParameterError
-from audiorec.recommenders.retrieval import heard_matrix
+from audiorec.recommenders.retrieval import DEFAULT_BATCH_SIZE, exclude_and_cut, heard_matrix
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,9 @@ class Recommender(ABC):
     random_variant: ClassVar[str | None] = None
     """Kind of the same network with randomly initialised item embeddings, the reference its results are tested
     against (the first paper's random-init rows)."""
+    ranks_unseen_items: ClassVar[bool] = False
+    """Whether :meth:`score_candidates` can score items nobody heard in train: true of models that score an item
+    from its content (an audio embedding), and of the random ranking, the chance reference of that table."""
 
     @classmethod
     @abstractmethod
@@ -123,6 +126,14 @@ class Recommender(ABC):
     @abstractmethod
     def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` unheard items for every user of ``train``: ``(scores, items)``, each ``(n_users, k)``."""
+
+    def score_candidates(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
+        """Scores ``(n_users, len(candidates))`` of the catalogue items ``candidates`` for every user of ``train``.
+
+        The cold-start evaluation ranks only new releases (items with no train interaction), which is what
+        tells whether the content side of a model works. Only models with :attr:`ranks_unseen_items` can.
+        """
+        raise ParameterError(f"model {self.kind} scores items by their train interactions: it cannot rank new items")
 
 
 @dataclass(frozen=True)
@@ -162,6 +173,31 @@ class TrainedRecommender(Recommender):
         ``validation`` indexes the validation pairs against the same users as ``train`` (same ``user_ids``).
         With ``files``, every epoch is checkpointed and an interrupted run resumes from its last epoch.
         """
+
+    @abstractmethod
+    def restore(self, catalogue: Catalogue, train: TrainData, validation: TrainData, checkpoint: str | Path) -> None:
+        """Load what :meth:`fit` saved to ``checkpoint`` on the same catalogue and splits, instead of training."""
+
+
+def top_k_of_candidates(
+    scores: np.ndarray, candidates: np.ndarray, heard: sp.csr_matrix, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` of ``candidates`` (catalogue indices) for each row of ``scores``, heard items removed.
+
+    The same contract as :meth:`Recommender.recommend`: ``(scores, items)`` of shape ``(n_users, k)`` with catalogue
+    indices, ties broken by catalogue index, ``-1`` padding where fewer than ``k`` candidates are unheard.
+    """
+    candidates = np.asarray(candidates, dtype=np.int64)
+    if scores.shape != (heard.shape[0], len(candidates)):
+        raise ParameterError(f"scores have shape {scores.shape}, expected {(heard.shape[0], len(candidates))}")
+    top_scores = np.full((len(scores), k), -np.inf, dtype=np.float32)
+    top_items = np.full((len(scores), k), -1, dtype=np.int64)
+    for start in range(0, len(scores), DEFAULT_BATCH_SIZE):  # bounds the sort's temporaries
+        rows = slice(start, start + DEFAULT_BATCH_SIZE)
+        block = np.asarray(scores[rows], dtype=np.float32)
+        items = np.broadcast_to(candidates, block.shape).copy()
+        top_scores[rows], top_items[rows] = exclude_and_cut(block, items, heard[rows], k)
+    return top_scores, top_items
 
 
 def recommendations_frame(

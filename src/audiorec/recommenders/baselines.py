@@ -43,6 +43,7 @@ class RandomRecommender(Recommender):
 
     kind = "random"
     deterministic = False
+    ranks_unseen_items = True
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
@@ -52,14 +53,23 @@ class RandomRecommender(Recommender):
         dataclass_from_mapping(NoOptions, options, "model random")
         return cls(seed)
 
+    def user_scores(self, row: int, n_items: int) -> np.ndarray:
+        """Uniform scores of every catalogue item for the user at ``row``, from a generator seeded by
+        ``(seed, row)``: a ranking does not depend on how users are batched, and no users × items matrix is ever
+        held in memory."""
+        return np.random.default_rng((self.seed, int(row))).random(n_items)
+
     def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
-        # Each user's scores come from a generator seeded by (seed, user index), so a ranking does not depend
-        # on how users are batched, and no users × items matrix is ever held in memory.
         n_items = len(catalogue)
 
         def search(rows: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
-            block = np.stack([np.random.default_rng((self.seed, int(row))).random(n_items) for row in rows])
+            block = np.stack([self.user_scores(row, n_items) for row in rows])
             top = np.argpartition(-block, fetch - 1, axis=1)[:, :fetch]
             return np.take_along_axis(block, top, axis=1), top
 
         return top_k_excluding(search, train.heard, k)
+
+    def score_candidates(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
+        """Chance: the same uniform scores as :meth:`recommend`, read at the candidates."""
+        scores = [self.user_scores(row, len(catalogue))[candidates] for row in range(len(train.user_ids))]
+        return np.stack(scores) if scores else np.zeros((0, len(candidates)))

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiorec.errors import ParameterError
-from audiorec.recommenders.base import Catalogue, TrainData
+from audiorec.recommenders.base import Catalogue, Recommender, TrainData
 from audiorec.recommenders.neural import NeuralRecommender, pretrained_table, top_k_inner_product
 from audiorec.recommenders.sequences import mask_positions, recent_items
 from audiorec.recommenders.trainer import TrainingOptions, TrainingTask, check_float, check_int, hit_rate
@@ -328,6 +328,7 @@ class Bert4RecRecommender(NeuralRecommender):
     kind = "bert4rec"
     random_variant = "bert4rec_random"
     uses_embeddings = True
+    ranks_unseen_items = True
     options_class = Bert4RecOptions
 
     def item_table(self, catalogue: Catalogue) -> tuple[torch.Tensor, bool]:
@@ -342,14 +343,23 @@ class Bert4RecRecommender(NeuralRecommender):
     def build_task(self, module: nn.Module, train: TrainData, validation: TrainData) -> Bert4RecTask:
         return Bert4RecTask(module, train, validation, self.options)
 
-    def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def user_and_item_vectors(self, train: TrainData) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors whose inner product is the score ``h · e + b`` of every user of ``train`` and every item."""
         module = self.trained_module()
-        rows = np.arange(len(train.user_ids))
         module.eval()
-        inputs = prediction_inputs(train.listen_order, rows, self.options.max_len, module.pad)
+        inputs = prediction_inputs(train.listen_order, np.arange(len(train.user_ids)), self.options.max_len, module.pad)
         with torch.no_grad():
             users = module.user_vectors(torch.as_tensor(inputs, device=self.device))
-            return top_k_inner_product(*scoring_vectors(users, module), train.heard, k)
+            return scoring_vectors(users, module)
+
+    def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return top_k_inner_product(*self.user_and_item_vectors(train), train.heard, k)
+
+    def score_candidates(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
+        """A new item is scored through the projection of its frozen embedding. Its output bias never met it as
+        a target, only as a softmax negative, which is part of what the cold-start table measures."""
+        users, items = self.user_and_item_vectors(train)
+        return users @ items[candidates].T
 
 
 class RandomBert4RecRecommender(Bert4RecRecommender):
@@ -358,6 +368,8 @@ class RandomBert4RecRecommender(Bert4RecRecommender):
     kind = "bert4rec_random"
     random_variant = None
     uses_embeddings = False
+    ranks_unseen_items = False  # a new item's trainable row only ever met gradients as a softmax negative
+    score_candidates = Recommender.score_candidates  # refuses: the parent scores by content
     options_class = RandomBert4RecOptions
 
     def item_table(self, catalogue: Catalogue) -> tuple[torch.Tensor, bool]:

@@ -47,6 +47,7 @@ def build_index(vectors: np.ndarray) -> faiss.Index:
 class KNNRecommender(Recommender):
     kind = "knn"
     uses_embeddings = True
+    ranks_unseen_items = True
 
     def __init__(self, config: KNNConfig) -> None:
         self.config = config
@@ -62,13 +63,21 @@ class KNNRecommender(Recommender):
         sums = heard @ items
         return (sums / np.maximum(counts, 1.0)[:, None]).astype(np.float32)
 
-    def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def scoring_vectors(self, catalogue: Catalogue, train: TrainData) -> tuple[np.ndarray, np.ndarray]:
+        """Unit-norm user profiles and items, so that their inner product is the cosine score."""
         if catalogue.embeddings is None:
             raise ParameterError("knn needs item embeddings; give the model a backbone")
         items = catalogue.embeddings.astype(np.float32)
         if self.config.standardize:
             scale = items.std(axis=0)
             items = (items - items.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
-        users = l2_normalize(self.user_vectors(items, train))
-        index = build_index(l2_normalize(items))
+        return l2_normalize(self.user_vectors(items, train)), l2_normalize(items)
+
+    def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
+        users, items = self.scoring_vectors(catalogue, train)
+        index = build_index(items)
         return top_k_excluding(lambda rows, fetch: index.search(users[rows], fetch), train.heard, k)
+
+    def score_candidates(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
+        users, items = self.scoring_vectors(catalogue, train)
+        return users @ items[candidates].T

@@ -7,7 +7,9 @@ model's top K is exact and comparable.
 
 from __future__ import annotations
 
+import pickle
 from abc import abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -118,7 +120,18 @@ class NeuralRecommender(TrainedRecommender):
             raise ParameterError(f"model {self.kind}: validation must be indexed against the train users")
         module = self.initialise(catalogue, train)
         task = self.build_task(module, train, validation)
-        fingerprint = data_fingerprint(
+        self.result = trainer.train(
+            task,
+            self.options,
+            self.seed,
+            fingerprint=self.fingerprint(catalogue, train, validation),
+            files=files,
+            description=f"{self.kind} seed{self.seed}",
+        )
+
+    def fingerprint(self, catalogue: Catalogue, train: TrainData, validation: TrainData) -> str:
+        """What a checkpoint was trained on: kind, options, seed, catalogue, embeddings and both splits."""
+        return data_fingerprint(
             self.kind,
             self.options,
             self.seed,
@@ -129,14 +142,24 @@ class NeuralRecommender(TrainedRecommender):
             train.listen_order,
             validation.heard,
         )
-        self.result = trainer.train(
-            task,
-            self.options,
-            self.seed,
-            fingerprint=fingerprint,
-            files=files,
-            description=f"{self.kind} seed{self.seed}",
-        )
+
+    def restore(self, catalogue: Catalogue, train: TrainData, validation: TrainData, checkpoint: str | Path) -> None:
+        """Load the weights :meth:`fit` saved to ``checkpoint`` for the same catalogue, splits and options.
+
+        Later evaluations (the cold-start ranking) reuse a trained run instead of training it again. A
+        checkpoint of other data or options is refused rather than silently ranking with the wrong model.
+        """
+        module = self.initialise(catalogue, train)
+        try:
+            saved = torch.load(checkpoint, map_location=self.device, weights_only=True)
+        except (OSError, RuntimeError, pickle.UnpicklingError) as error:
+            raise ParameterError(f"{checkpoint}: cannot read the checkpoint: {error}") from error
+        if saved.get("fingerprint") != self.fingerprint(catalogue, train, validation):
+            raise ParameterError(
+                f"{checkpoint}: the checkpoint was trained on other data or options than model {self.kind} "
+                f"seed {self.seed} has now; train it again"
+            )
+        module.load_state_dict(saved["module"])
 
     def trained_module(self) -> nn.Module:
         """The module to rank with; :meth:`fit` (or :meth:`initialise`) must have run."""

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiorec.recommenders.base import Catalogue, TrainData
+from audiorec.recommenders.base import Catalogue, Recommender, TrainData
 from audiorec.recommenders.negatives import NegativeUserSampler
 from audiorec.recommenders.neural import (
     NeuralRecommender,
@@ -205,6 +205,7 @@ class ShallowNetRecommender(NeuralRecommender):
     kind = "shallow"
     random_variant = "shallow_random"
     uses_embeddings = True
+    ranks_unseen_items = True
     options_class = ShallowNetOptions
 
     def item_table(self, catalogue: Catalogue) -> tuple[torch.Tensor, bool]:
@@ -219,8 +220,11 @@ class ShallowNetRecommender(NeuralRecommender):
     def build_task(self, module: nn.Module, train: TrainData, validation: TrainData) -> ShallowTask:
         return ShallowTask(module, train, validation, self.options, self.seed)
 
-    def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rank by the cosine of tower outputs; a user unseen in training starts from their mean item."""
+    def scoring_vectors(self, train: TrainData) -> tuple[np.ndarray, np.ndarray]:
+        """Tower outputs of users and items (unit norm: their inner product is the cosine score).
+
+        A user unseen in training starts from the mean of their heard items, as every user did before training.
+        """
         module = self.trained_module()
         with torch.no_grad():
             raw_items = module.item_table.detach()
@@ -231,7 +235,15 @@ class ShallowNetRecommender(NeuralRecommender):
             module.eval()
             users = module.encode_users(raw_users).float().cpu().numpy()
             items = module.encode_items(raw_items).float().cpu().numpy()
-        return top_k_inner_product(users, items, train.heard, k)
+        return users, items
+
+    def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return top_k_inner_product(*self.scoring_vectors(train), train.heard, k)
+
+    def score_candidates(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
+        """The item tower scores any track from its frozen embedding, heard in train or not."""
+        users, items = self.scoring_vectors(train)
+        return users @ items[candidates].T
 
 
 class RandomShallowNetRecommender(ShallowNetRecommender):
@@ -240,6 +252,8 @@ class RandomShallowNetRecommender(ShallowNetRecommender):
     kind = "shallow_random"
     random_variant = None
     uses_embeddings = False
+    ranks_unseen_items = False  # a new item's row never received a gradient: it is still its random init
+    score_candidates = Recommender.score_candidates  # refuses: the parent scores by content
     options_class = RandomShallowNetOptions
 
     def item_table(self, catalogue: Catalogue) -> tuple[torch.Tensor, bool]:

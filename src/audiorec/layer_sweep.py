@@ -1,0 +1,61 @@
+"""Which hidden layer of a backbone serves recommendation best: one training-free model scored on every layer.
+
+Pretrained encoders carry different information at different depths (MERT's and MusicFM's middle layers beat
+their last on many MIR tasks), so the first paper's choice of a single layer per backbone leaves a question open.
+Extraction keeps every layer in the shards, so a sweep costs no forward pass: each layer becomes a catalogue,
+the model ranks it for the evaluation users, and the per-user metrics give a mean with its 95 % t interval.
+Only models without a training step run in a sweep; training a network per layer is a separate experiment
+(configure a backbone per layer instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from audiorec.errors import ParameterError
+from audiorec.metrics import evaluate_recommendations
+from audiorec.recommenders import Catalogue, TrainData, TrainedRecommender, recommendations_frame, recommender_class
+from audiorec.significance import COMPARED_METRICS
+from audiorec.stats import t_confidence_interval
+
+
+def sweep_layers(
+    track_ids: Sequence[str],
+    per_layer: Mapping[str, np.ndarray],
+    train: pl.DataFrame,
+    truth: pl.DataFrame,
+    model_spec: Mapping[str, Any],
+    ks: Sequence[int],
+    seed: int = 0,
+    level: float = 0.95,
+) -> pl.DataFrame:
+    """One row per layer (in the backbone's order): ``layer_index``, ``layer``, ``dim``, ``n_users``, and every
+    HitRate / Recall / NDCG at every K with its ``ci_low`` / ``ci_high``.
+
+    ``train`` and ``truth`` follow the split contract; the users of ``truth`` are ranked.
+    """
+    model_class = recommender_class(model_spec["kind"])
+    if issubclass(model_class, TrainedRecommender) or not model_class.uses_embeddings:
+        raise ParameterError(
+            f"a layer sweep needs a model that ranks by embeddings without training; {model_spec['kind']!r} is not one"
+        )
+    users = sorted(truth.get_column("user_id").unique().to_list())
+    rows = []
+    for index, (name, vectors) in enumerate(per_layer.items()):
+        model = model_class.from_options(dict(model_spec.get("options") or {}), seed)
+        catalogue = Catalogue.from_tracks(list(track_ids), vectors)
+        data = TrainData.build(train, catalogue, users)
+        scores, items = model.recommend(catalogue, data, max(ks))
+        metrics = evaluate_recommendations(recommendations_frame(data.user_ids, catalogue, scores, items), truth, ks)
+        row: dict[str, object] = {"layer_index": index, "layer": name, "dim": int(vectors.shape[1])}
+        row["n_users"] = metrics.height
+        for metric in (m for m in metrics.columns if m.split("@")[0] in COMPARED_METRICS):
+            row[metric], row[f"{metric} ci_low"], row[f"{metric} ci_high"] = t_confidence_interval(
+                metrics.get_column(metric).to_numpy(), level
+            )
+        rows.append(row)
+    return pl.from_dicts(rows)

@@ -1,0 +1,164 @@
+"""Cold start: ranking only new releases, with the models that score a track by its content."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+import scipy.sparse as sp
+
+from audiorec.errors import ParameterError
+from audiorec.recommenders import RunFiles, recommender_class
+from audiorec.recommenders.base import top_k_of_candidates
+from audiorec.report import cold_start_note
+from audiorec.stages import recommend, recommend_new_items, split_dataset
+from audiorec.tables import embeddings_table, read_table, write_table
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+CONTENT_MODELS = {
+    "knn": {"standardize": True},
+    "shallow": {"standardize": True, "max_epochs": 2, "batch_size": 256},
+    "bert4rec": {"standardize": True, "max_epochs": 1, "batch_size": 64, "max_len": 20, "hidden_size": 16},
+    "random": {},
+}
+
+
+def test_top_k_of_candidates_orders_by_score_breaks_ties_by_index_and_drops_heard_items():
+    candidates = np.array([7, 2, 5, 9])
+    scores = np.array([[0.1, 0.9, 0.9, 0.5], [0.3, 0.2, 0.1, 0.0]], dtype=np.float32)
+    heard = sp.csr_matrix(([True], ([1], [7])), shape=(2, 10), dtype=bool)
+    top_scores, top_items = top_k_of_candidates(scores, candidates, heard, k=3)
+    # User 0: items 2 and 5 tie at 0.9, so the lower catalogue index comes first.
+    np.testing.assert_array_equal(top_items, [[2, 5, 9], [2, 5, 9]])
+    np.testing.assert_allclose(top_scores, [[0.9, 0.9, 0.5], [0.2, 0.1, 0.0]])
+    # Fewer unheard candidates than k: the list is padded with -1.
+    _, padded = top_k_of_candidates(scores, candidates, heard, k=5)
+    np.testing.assert_array_equal(padded[1], [2, 5, 9, -1, -1])
+    with pytest.raises(ParameterError, match="shape"):
+        top_k_of_candidates(scores[:, :3], candidates, heard, k=3)
+
+
+def fitted(kind: str, world, seed: int = 0, files: RunFiles | None = None):
+    model = recommender_class(kind).from_options(dict(CONTENT_MODELS[kind]), seed)
+    if hasattr(model, "fit"):
+        model.fit(world.catalogue, world.train, world.validation, files)
+    return model
+
+
+@pytest.mark.parametrize("kind", CONTENT_MODELS)
+def test_candidate_scores_are_the_scores_the_full_ranking_uses(kind, neural_world):
+    """Ranking every catalogue item through score_candidates gives the model's own top K, score for score."""
+    model = fitted(kind, neural_world)
+    users = neural_world.val_users
+    scores, items = model.recommend(neural_world.catalogue, users, 20)
+    everything = np.arange(len(neural_world.catalogue))
+    candidate_scores = model.score_candidates(neural_world.catalogue, users, everything)
+    assert candidate_scores.shape == (len(users.user_ids), len(everything))
+    np.testing.assert_allclose(np.take_along_axis(candidate_scores, items, axis=1), scores, rtol=1e-5, atol=1e-6)
+    again_scores, again_items = top_k_of_candidates(candidate_scores, everything, users.heard, 20)
+    np.testing.assert_allclose(again_scores, scores, rtol=1e-5, atol=1e-6)
+    assert (again_items == items).mean() > 0.99  # float ties may order differently after a re-computation
+
+
+@pytest.mark.parametrize("kind", ["shallow_random", "bert4rec_random", "popularity"])
+def test_models_that_score_items_by_their_interactions_refuse_new_items(kind, neural_world):
+    model = recommender_class(kind).from_options({}, seed=0)
+    assert not model.ranks_unseen_items
+    with pytest.raises(ParameterError, match="cannot rank new items"):
+        model.score_candidates(neural_world.catalogue, neural_world.val_users, np.arange(5))
+
+
+@pytest.mark.parametrize("kind", ["shallow", "bert4rec"])
+def test_a_restored_checkpoint_ranks_exactly_like_the_trained_model(kind, neural_world, tmp_path):
+    files = RunFiles.beside(tmp_path / "checkpoint.pt", tmp_path / "training_log.csv")
+    trained = fitted(kind, neural_world, seed=3, files=files)
+    restored = recommender_class(kind).from_options(dict(CONTENT_MODELS[kind]), 3)
+    restored.restore(neural_world.catalogue, neural_world.train, neural_world.validation, files.checkpoint)
+    expected = trained.recommend(neural_world.catalogue, neural_world.val_users, 20)
+    actual = restored.recommend(neural_world.catalogue, neural_world.val_users, 20)
+    np.testing.assert_array_equal(actual[1], expected[1])
+    np.testing.assert_array_equal(actual[0], expected[0])
+    other_seed = recommender_class(kind).from_options(dict(CONTENT_MODELS[kind]), 4)
+    with pytest.raises(ParameterError, match=r"checkpoint\.pt: the checkpoint was trained on other data"):
+        other_seed.restore(neural_world.catalogue, neural_world.train, neural_world.validation, files.checkpoint)
+
+
+@pytest.fixture(scope="module")
+def split_world(neural_world, tmp_path_factory):
+    """The neural world's files: tracks, split tables and its content embeddings as an embeddings table."""
+    from neural_world import content_embeddings
+
+    root = tmp_path_factory.getbasetemp() / "neural-world"
+    folder = tmp_path_factory.mktemp("cold-start")
+    split_dataset(root / "interactions.parquet", {"test_start": "2025-01-01"}, folder / "split")
+    tracks = read_table(root / "tracks.parquet")
+    write_table(
+        embeddings_table(tracks.get_column("track_id").to_list(), content_embeddings(tracks)),
+        folder / "embeddings.parquet",
+    )
+    return root, folder
+
+
+def test_new_item_lists_rank_only_new_releases_for_every_cold_user(split_world, tmp_path):
+    root, folder = split_world
+    split = folder / "split"
+    cold = read_table(split / "cold_test.parquet", "split")
+    train = read_table(split / "train.parquet", "split")
+    new_tracks = set(cold.get_column("track_id").to_list())
+    assert new_tracks and not new_tracks & set(train.get_column("track_id").to_list())
+    out = tmp_path / "new_items.parquet"
+    recommend_new_items(
+        {"kind": "knn", "options": {"standardize": True}},
+        0,
+        split / "train.parquet",
+        split / "cold_test.parquet",
+        root / "tracks.parquet",
+        folder / "embeddings.parquet",
+        100,
+        out,
+    )
+    lists = read_table(out, "recommendations")
+    assert set(lists.get_column("user_id").unique().to_list()) == set(cold.get_column("user_id").to_list())
+    # Every user gets every new release, once, and nothing else.
+    assert set(lists.get_column("track_id").to_list()) == new_tracks
+    assert (lists.group_by("user_id").len().get_column("len") == len(new_tracks)).all()
+
+
+def test_a_trained_model_ranks_new_items_from_the_checkpoint_of_its_run(split_world, tmp_path):
+    root, folder = split_world
+    split = folder / "split"
+    spec = {"kind": "shallow", "options": CONTENT_MODELS["shallow"]}
+    run = {
+        "train_path": split / "train.parquet",
+        "tracks_path": root / "tracks.parquet",
+        "embeddings_path": folder / "embeddings.parquet",
+        "top_k": 100,
+        "validation_path": split / "val.parquet",
+    }
+    recommend(
+        spec,
+        0,
+        target_paths=[split / "test.parquet"],
+        out_path=tmp_path / "recommendations.parquet",
+        checkpoint_path=tmp_path / "checkpoint.pt",
+        training_log_path=tmp_path / "training_log.csv",
+        **run,
+    )
+    cold = split / "cold_test.parquet"
+    first = tmp_path / "new_items.parquet"
+    recommend_new_items(spec, 0, cold_path=cold, out_path=first, checkpoint_path=tmp_path / "checkpoint.pt", **run)
+    lists = read_table(first, "recommendations")
+    assert set(lists.get_column("track_id").to_list()) <= set(read_table(cold).get_column("track_id").to_list())
+    with pytest.raises(ParameterError, match="needs validation_path"):
+        recommend_new_items(spec, 0, cold_path=cold, out_path=first, **run | {"validation_path": None})
+    with pytest.raises(ParameterError, match="cannot rank items unheard in train"):
+        recommend_new_items({"kind": "popularity"}, 0, cold_path=cold, out_path=first, **run)
+
+
+def test_cold_start_note_names_the_candidates_and_flags_cut_offs_that_admit_them_all():
+    stats = pl.DataFrame({"split": ["train", "cold_test"], "rows": [100, 30], "users": [10, 9], "items": [50, 12]})
+    note = cold_start_note(stats, ["HitRate@5", "NDCG@5", "HitRate@20"])
+    assert "the 12 new releases" in note
+    assert "K = [20]" in note
+    assert "say nothing" not in cold_start_note(stats, ["HitRate@5"])
