@@ -28,23 +28,38 @@ def _save(figure: plt.Figure, path: str | Path) -> None:
 
 
 def recommendation_bars(summary: pl.DataFrame, metric: str, path: str | Path, split: str = "test") -> None:
-    """Grouped bars of ``metric`` per model, one bar per backbone, with the 95 % t interval as error bars."""
+    """Bars of ``metric`` per model, one per backbone the model ran on, with the 95 % t interval as error bars.
+
+    Each model's bars are centred on its tick (models run on different backbones, so a fixed slot per backbone
+    would leave gaps); a backbone keeps its colour across models, and the legend sits outside the axes.
+    """
     rows = summary.filter(pl.col("split") == split).sort("model", "backbone")
     models = rows["model"].unique(maintain_order=True).to_list()
     backbones = rows["backbone"].unique(maintain_order=True).to_list()
-    width = 0.8 / max(len(backbones), 1)
-    figure, axes = plt.subplots(figsize=(max(6.0, 1.2 * len(models) * max(1, len(backbones)) * 0.5), 4.0))
-    for index, backbone in enumerate(backbones):
-        block = rows.filter(pl.col("backbone") == backbone)
-        positions = [models.index(model) + (index - (len(backbones) - 1) / 2) * width for model in block["model"]]
-        means = block[metric].to_numpy()
-        errors = np.vstack(
-            [means - block[f"{metric} ci_low"].to_numpy(), block[f"{metric} ci_high"].to_numpy() - means]
-        )
-        axes.bar(positions, means, width, yerr=np.nan_to_num(errors), capsize=2, label=backbone)
-    axes.set_xticks(range(len(models)), models)
+    colours = {backbone: plt.get_cmap("tab10")(index % 10) for index, backbone in enumerate(backbones)}
+    widest = max((rows.filter(pl.col("model") == model).height for model in models), default=1)
+    width = 0.8 / widest
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.5 * rows.height + 2.0), 4.0))
+    labelled: set[str] = set()
+    for tick, model in enumerate(models):
+        block = rows.filter(pl.col("model") == model)
+        for index, row in enumerate(block.iter_rows(named=True)):
+            mean, low, high = row[metric], row[f"{metric} ci_low"], row[f"{metric} ci_high"]
+            error = np.nan_to_num([[mean - low], [high - mean]])
+            backbone = row["backbone"]
+            axes.bar(
+                tick + (index - (block.height - 1) / 2) * width,
+                mean,
+                width,
+                yerr=error,
+                capsize=2,
+                color=colours[backbone],
+                label=None if backbone in labelled else backbone,
+            )
+            labelled.add(backbone)
+    axes.set_xticks(range(len(models)), models, rotation=20, ha="right")
     axes.set_ylabel(f"{metric} ({split}, mean and 95 % CI over users)")
-    axes.legend(title="backbone", fontsize="small", ncols=2)
+    axes.legend(title="backbone", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes.grid(axis="y", alpha=0.3)
     _save(figure, path)
 
