@@ -11,7 +11,7 @@ from audiorec.errors import ParameterError
 from audiorec.recommenders import RunFiles, recommender_class
 from audiorec.recommenders.base import top_k_of_candidates
 from audiorec.report import cold_start_note
-from audiorec.stages import recommend, recommend_new_items, split_dataset
+from audiorec.stages import aggregate, recommend, recommend_new_items, split_dataset
 from audiorec.tables import embeddings_table, read_table, write_table
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -162,3 +162,18 @@ def test_cold_start_note_names_the_candidates_and_flags_cut_offs_that_admit_them
     assert "the 12 new releases" in note
     assert "K = [20]" in note
     assert "say nothing" not in cold_start_note(stats, ["HitRate@5"])
+
+
+def test_a_dataset_without_new_releases_gets_an_empty_table_that_says_so(tmp_path):
+    """No cold pair at all (a log whose evaluation month only replays known tracks): nothing fails."""
+    empty = pl.DataFrame(schema={"user_id": pl.String, "HitRate@10": pl.Float64, "NDCG@10": pl.Float64})
+    write_table(empty, tmp_path / "metrics_cold_test.parquet")
+    stats = pl.DataFrame({"split": ["train", "cold_test"], "rows": [10, 0], "users": [2, 0], "items": [5, 0]})
+    stats.write_csv(tmp_path / "stats.csv")
+    run = {"split": "cold_test", "model": "knn", "backbone": "mfcc", "seed": 0}
+    tests = {"random_variants": {}, "baseline_backbone": "mfcc", "shuffled_suffix": "_shuffled", "alpha": 0.05}
+    outputs = [tmp_path / name for name in ("cold_start.csv", "cold_start.md", "significance.csv")]
+    aggregate([run | {"path": tmp_path / "metrics_cold_test.parquet"}], tmp_path / "stats.csv", *outputs, tests)
+    table = pl.read_csv(outputs[0])
+    assert table.is_empty() and {"model", "HitRate@10", "HitRate@10 ci_low"} <= set(table.columns)
+    assert "there are no new releases to rank" in outputs[1].read_text()

@@ -138,11 +138,14 @@ def test_precomputed_mfcc_joins_as_a_backbone_without_refetching(workdir: Path, 
         jobs = planned_jobs(workdir)
         assert sorted(rule for rule, _ in jobs) == [
             "aggregate",
+            "cold_start",
             "embed_precomputed",
             "evaluate",
             "evaluate",
+            "evaluate",  # val, test and the new releases
             "figures",
             "recommend",
+            "recommend_new_items",
         ]
         assert all(w.get("backbone", "onion_mfcc") == "onion_mfcc" for _, w in jobs)
         snakemake(workdir)

@@ -45,6 +45,10 @@ def summarize_runs(per_user: pl.DataFrame, level: float = 0.95, seed: int = 0) -
             row[metric], row[f"{metric} ci_low"], row[f"{metric} ci_high"] = mean, low, high
             row[f"{metric} boot_low"], row[f"{metric} boot_high"] = float(boot_low[index]), float(boot_high[index])
         rows.append(row)
+    if not rows:  # e.g. a cold-start table of a dataset where nobody heard a new release
+        statistics = ("", " ci_low", " ci_high", " boot_low", " boot_high", " seed_sd")
+        schema = dict.fromkeys(RUN_KEYS, pl.String) | {"n_users": pl.Int64, "n_seeds": pl.Int64}
+        return pl.DataFrame(schema=schema | {f"{m}{kind}": pl.Float64 for m in metrics for kind in statistics})
     split_order = pl.Enum(["val", "test", "cold_test"])
     summary = pl.DataFrame(rows).join(seed_spread(per_user), on=list(RUN_KEYS), how="left")
     for metric in metrics:  # runs of one seed have no spread over seeds
@@ -136,13 +140,14 @@ def recommendation_markdown(
     present = summary.get_column("split").unique().to_list()
     splits = [split for split in REPORTED_SPLIT_ORDER if split in present]
     splits += sorted(set(present) - set(splits))
-    if COLD_SPLIT in splits:
+    if COLD_SPLIT in splits or (summary.is_empty() and COLD_SPLIT in split_stats.get_column("split").to_list()):
         sections += [cold_start_note(split_stats, metrics), ""]
-    sections += [
-        "Mean over users ± half-width of its 95 % t interval; **bold**: the best of its block. "
-        "Every metric with t and bootstrap intervals is in the CSV beside this file.",
-        "",
-    ]
+    if splits:
+        sections += [
+            "Mean over users ± half-width of its 95 % t interval; **bold**: the best of its block. "
+            "Every metric with t and bootstrap intervals is in the CSV beside this file.",
+            "",
+        ]
     for split in splits:
         block_rows = summary.filter(pl.col("split") == split)
         sections += [f"## {split}", ""]
@@ -167,7 +172,7 @@ def recommendation_markdown(
                     cells[metric] += marks.get((split, row["model"], row["backbone"], metric), "")
             frame = pl.from_dicts(table)
             sections += [f"### {heading}", "", markdown_table(frame, frame.columns), ""]
-    if legend:
+    if legend and splits:
         sections += [legend, ""]
     sections += ["## Split statistics", "", markdown_table(split_stats, split_stats.columns), ""]
     return "\n".join(sections)
@@ -190,6 +195,8 @@ def cold_start_note(split_stats: pl.DataFrame, metrics: Sequence[str]) -> str:
     """What the cold-start table ranks, and a warning when a cut-off K admits every candidate."""
     cold = split_stats.filter(pl.col("split") == COLD_SPLIT)
     n_new = int(cold.get_column("items")[0]) if cold.height else 0
+    if n_new == 0:
+        return "No track was first heard in the evaluation window, so there are no new releases to rank."
     note = (
         f"Each user who first heard a new release in the evaluation window gets a ranking of the {n_new} new "
         "releases only (tracks nobody heard in train). A model that scores a track by its audio can order them; "

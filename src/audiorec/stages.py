@@ -220,13 +220,15 @@ def recommend_new_items(
     shuffle: bool = False,
     validation_path: str | Path | None = None,
     checkpoint_path: str | Path | None = None,
+    threads: int | None = None,
 ) -> None:
     """Rank the new releases of the evaluation window for every user of the cold-item split.
 
     The candidates are the tracks of ``cold_path`` (tracks first heard in the evaluation window, so nobody heard
     them in train) that are in the model's catalogue; every other track is left out of the ranking, so the list
     measures how well the model orders unseen items, not how it trades them against known ones. A trained model
-    is restored from ``checkpoint_path`` (what rule train_recommender wrote), not trained again.
+    is restored from ``checkpoint_path`` (what rule train_recommender wrote), not trained again; ``threads`` caps
+    torch's CPU threads as in :func:`recommend`.
     """
     from audiorec.recommenders import TrainData, TrainedRecommender, recommendations_frame, recommender_class
     from audiorec.recommenders.base import top_k_of_candidates
@@ -240,6 +242,10 @@ def recommend_new_items(
     if isinstance(model, TrainedRecommender):
         if validation_path is None or checkpoint_path is None:
             raise ParameterError(f"model {model.kind} is restored from a checkpoint: it needs validation_path too")
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
         fit_users = sorted(train.get_column("user_id").unique().to_list())
         validation = TrainData.build(read_table(validation_path, "split"), catalogue, fit_users)
         model.restore(catalogue, TrainData.build(train, catalogue, fit_users), validation, checkpoint_path)

@@ -31,7 +31,7 @@ rule recommend_new_items:
         recommendations="results/{dataset}/runs/{model}/{backbone}/seed{seed}/new_items.parquet",
     log:
         "results/{dataset}/logs/recommend_new_items/{model}/{backbone}/seed{seed}.log",
-    threads: 1
+    threads: 2
     resources:
         mem_mb=4000,
     params:

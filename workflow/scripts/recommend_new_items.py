@@ -20,4 +20,5 @@ recommend_new_items(
     shuffle=snakemake.params.shuffle,
     validation_path=snakemake.input.get("validation"),
     checkpoint_path=snakemake.input.get("checkpoint"),
+    threads=snakemake.threads,
 )
