@@ -126,3 +126,21 @@ def test_summary_and_tests_do_not_depend_on_the_order_of_the_per_user_rows(rng):
     assert summarize_runs(per_user).equals(summarize_runs(shuffled))
     variants = {"shallow": ["shallow_random"]}
     assert significance_table(per_user, variants, "mfcc").equals(significance_table(shuffled, variants, "mfcc"))
+
+
+def test_rows_are_tested_against_chance_only_where_a_chance_model_is_named(rng):
+    """The cold-start table asks whether each row beats the random ranking; a row at chance level does not."""
+    per_user = per_user_frame(rng)
+    chance = per_user.filter(pl.col("backbone") == "mfcc_shuffled").with_columns(
+        pl.lit("random").alias("model"), pl.lit("none").alias("backbone")
+    )
+    with_chance = pl.concat([per_user, chance])
+    assert "chance" not in significance_table(with_chance, {}, "mfcc")["versus"].to_list()
+    table = significance_table(with_chance, {}, "mfcc", chance_model="random")
+    against = table.filter(pl.col("versus") == "chance")
+    assert set(against["backbone"]) == {"mfcc", "musicnn"} and set(against["reference_model"]) == {"random"}
+    marks = significance_marks(table)
+    assert "¶" in marks[("test", "shallow", "musicnn", "HitRate@10")]
+    # shallow/mfcc_shuffled *is* the chance ranking here, and is not a row that gets tested.
+    assert ("test", "shallow", "mfcc_shuffled", "HitRate@10") not in marks
+    assert "¶ the random ranking `random`" in marks_legend("mfcc", 0.05, "random")

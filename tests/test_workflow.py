@@ -361,6 +361,10 @@ def test_cold_start_ranks_only_new_releases_with_the_models_that_can(workdir):
     assert set(lists.get_column("track_id").to_list()) <= new_releases
     markdown = (results / "tables/cold_start.md").read_text()
     assert "# Cold-start results" in markdown and f"the {len(new_releases)} new releases" in markdown
+    tests = pl.read_csv(results / "tables/cold_start_significance.csv")
+    against_chance = tests.filter(pl.col("versus") == "chance")
+    assert set(against_chance["reference_model"]) == {"random"} and "knn" in set(against_chance["model"])
+    assert "chance" not in set(pl.read_csv(results / "tables/significance.csv")["versus"])
 
 
 def test_changing_the_cold_start_cut_offs_reevaluates_only_the_new_release_lists(workdir, tiny_config):

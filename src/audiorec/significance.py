@@ -5,7 +5,9 @@ interpretable (Tamm & Aljanaki 2024 claim p < 0.05 improvements but report no te
 
 * ``random``: the same network with randomly initialised item embeddings (the model's random-init variant);
 * ``baseline``: the same model on the baseline backbone (MFCC, the first paper's reference features);
-* ``shuffled``: the same model on the shuffled-embedding control of the same backbone.
+* ``shuffled``: the same model on the shuffled-embedding control of the same backbone;
+* ``chance``: a random ranking (only where a ``chance_model`` is named: the cold-start table, where "better than
+  chance?" is the open question rather than a formality).
 
 Every comparison is tested on HitRate, Recall and NDCG at every K with a paired t-test and a Wilcoxon
 signed-rank test; Holm's adjustment runs over all the tests of one split (one table), per test kind.
@@ -22,7 +24,7 @@ from audiorec.stats import holm, paired_comparison
 COMPARED_METRICS = ("HitRate", "Recall", "NDCG")
 """The first paper's three metrics; Precision and MRR are reported but not tested."""
 
-MARKS = {"random": "†", "baseline": "‡", "shuffled": "§"}
+MARKS = {"random": "†", "baseline": "‡", "shuffled": "§", "chance": "¶"}
 """Marks a results-table cell gets when the Holm-adjusted Wilcoxon p against that reference is below ``alpha``."""
 
 NO_BACKBONE = "none"
@@ -42,11 +44,13 @@ def comparisons(
     random_variants: Mapping[str, Sequence[str]],
     baseline_backbone: str | None,
     shuffled_suffix: str,
+    chance_model: str | None = None,
 ) -> list[dict[str, str]]:
     """The (model, backbone) → (reference model, reference backbone) pairs to test, as dicts.
 
     ``runs`` has one row per (model, backbone) present; ``random_variants`` maps a model name to the names of
-    the models that are its random-init variant (e.g. ``shallow`` → ``[shallow_random]``).
+    the models that are its random-init variant (e.g. ``shallow`` → ``[shallow_random]``); ``chance_model``
+    names the random ranking every row with a backbone is also tested against (None: no such test).
     """
     present = set(runs.select("model", "backbone").iter_rows())
     pairs = []
@@ -64,6 +68,9 @@ def comparisons(
         if (model, shuffled) in present:
             pairs.append({"versus": "shuffled", "reference_model": model, "reference_backbone": shuffled})
             pairs[-1] |= {"model": model, "backbone": backbone}
+        if chance_model and (chance_model, NO_BACKBONE) in present:
+            pairs.append({"versus": "chance", "reference_model": chance_model, "reference_backbone": NO_BACKBONE})
+            pairs[-1] |= {"model": model, "backbone": backbone}
     return pairs
 
 
@@ -72,6 +79,7 @@ def significance_table(
     random_variants: Mapping[str, Sequence[str]],
     baseline_backbone: str | None,
     shuffled_suffix: str = "_shuffled",
+    chance_model: str | None = None,
 ) -> pl.DataFrame:
     """One row per (split, model, backbone, versus, metric) with both tests, effect sizes and Holm's p.
 
@@ -82,7 +90,7 @@ def significance_table(
     rows = []
     for (split,), block in means.group_by(["split"], maintain_order=True):
         runs = block.select("model", "backbone").unique()
-        for pair in comparisons(runs, random_variants, baseline_backbone, shuffled_suffix):
+        for pair in comparisons(runs, random_variants, baseline_backbone, shuffled_suffix, chance_model):
             system = block.filter((pl.col("model") == pair["model"]) & (pl.col("backbone") == pair["backbone"]))
             reference = block.filter(
                 (pl.col("model") == pair["reference_model"]) & (pl.col("backbone") == pair["reference_backbone"])
@@ -118,13 +126,15 @@ def significance_marks(table: pl.DataFrame, alpha: float = 0.05) -> dict[tuple[s
     return marks
 
 
-def marks_legend(baseline_backbone: str | None, alpha: float = 0.05) -> str:
+def marks_legend(baseline_backbone: str | None, alpha: float = 0.05, chance_model: str | None = None) -> str:
     """The sentence under a marked table."""
     baseline = f"the same model on `{baseline_backbone}`" if baseline_backbone else "the baseline backbone"
+    chance = f", ¶ the random ranking `{chance_model}`" if chance_model else ""
     return (
         f"Marks: significantly different (paired Wilcoxon signed-rank over users, Holm-adjusted p < {alpha} across "
         f"every test of the split) from † the model's random-init variant, ‡ {baseline}, § the same model on the "
-        "shuffled-embedding control. Every test, with the paired t-test and effect sizes: `significance.csv`."
+        f"shuffled-embedding control{chance}. Every test, with the paired t-test and effect sizes: the "
+        "significance CSV beside this table."
     )
 
 

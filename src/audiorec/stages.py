@@ -286,8 +286,8 @@ def aggregate(
 
     Each element of ``runs`` names a metrics file (``path``) and its ``split``, ``model``, ``backbone`` and
     ``seed``. ``tests`` holds ``random_variants`` (model -> its random-init variants), ``baseline_backbone``,
-    ``shuffled_suffix`` and ``alpha`` (see :mod:`audiorec.significance`). ``title`` heads the Markdown table
-    (the same stage writes the cold-start table).
+    ``shuffled_suffix``, ``alpha`` and optionally ``chance_model`` (see :mod:`audiorec.significance`).
+    ``title`` heads the Markdown table (the same stage writes the cold-start table).
     """
     from audiorec.report import recommendation_markdown, summarize_runs
     from audiorec.significance import marks_legend, significance_marks, significance_table
@@ -303,12 +303,13 @@ def aggregate(
     ]
     per_user = pl.concat(frames, how="vertical")
     summary = summarize_runs(per_user)
+    chance_model = tests.get("chance_model")
     significance = significance_table(
-        per_user, tests["random_variants"], tests["baseline_backbone"], tests["shuffled_suffix"]
+        per_user, tests["random_variants"], tests["baseline_backbone"], tests["shuffled_suffix"], chance_model
     )
     log.info("%d paired tests, Holm-adjusted per split", significance.height)
     marks = significance_marks(significance, tests["alpha"])
-    legend = marks_legend(tests["baseline_backbone"], tests["alpha"])
+    legend = marks_legend(tests["baseline_backbone"], tests["alpha"], chance_model)
     split_stats = pl.read_csv(split_stats_path)
     write_text_atomic(summary.write_csv(float_precision=6), csv_path)
     write_text_atomic(significance.write_csv(float_precision=6), significance_path)

@@ -295,14 +295,22 @@ def ranked_lists(wildcards):
     return f"results/{wildcards.dataset}/runs/{wildcards.model}/{wildcards.backbone}/seed{wildcards.seed}/{name}.parquet"
 
 
-def aggregate_tests():
-    """What rules aggregate and cold_start test each row against (see audiorec.significance)."""
+def aggregate_tests(against_chance=False):
+    """What rules aggregate and cold_start test each row against (see audiorec.significance).
+
+    The cold-start table also tests every row against the random ranking (the first model of kind random), since
+    whether a representation orders unheard tracks better than chance is exactly what it asks.
+    """
+    chance = [
+        name for name, entry in config["models"].items() if entry["kind"] == "random"
+    ]
     return canonical_json(
         {
             "random_variants": random_variants(),
             "baseline_backbone": config["evaluation"]["baseline_backbone"],
             "shuffled_suffix": SHUFFLED_SUFFIX,
             "alpha": config["evaluation"]["alpha"],
+            "chance_model": chance[0] if against_chance and chance else None,
         }
     )
 

@@ -72,7 +72,7 @@ rule cold_start:
         mem_mb=2000,
     params:
         runs=lambda wildcards: canonical_json(cold_start_runs(wildcards)),
-        tests=aggregate_tests(),
+        tests=aggregate_tests(against_chance=True),
         title="Cold-start results: ranking new releases",
     script:
         "../scripts/aggregate.py"
