@@ -22,7 +22,7 @@ from audiorec.errors import ParameterError
 from audiorec.tables import read_embeddings, read_table, resolve_audio_path, write_table, write_text_atomic
 
 if TYPE_CHECKING:
-    from audiorec.recommenders import Catalogue, Recommender
+    from audiorec.recommenders import Catalogue, Recommender, TrainData
 
 log = logging.getLogger(__name__)
 
@@ -166,18 +166,12 @@ def recommend(
     catalogue = model_catalogue(model, tracks_path, embeddings_path, shuffle, seed)
     train = read_table(train_path, "split")
     if isinstance(model, TrainedRecommender):
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(threads)
         if validation_path is None or checkpoint_path is None or training_log_path is None:
             raise ParameterError(
                 f"model {model_spec['kind']} trains: it needs validation_path, checkpoint_path and training_log_path"
             )
-        fit_users = sorted(train.get_column("user_id").unique().to_list())
-        validation = TrainData.build(read_table(validation_path, "split"), catalogue, fit_users)
-        files = RunFiles.beside(checkpoint_path, training_log_path)
-        model.fit(catalogue, TrainData.build(train, catalogue, fit_users), validation, files)
+        fit_train, validation = fitting_data(train, validation_path, catalogue, threads)
+        model.fit(catalogue, fit_train, validation, RunFiles.beside(checkpoint_path, training_log_path))
     users = sorted(set().union(*(read_table(p, "split").get_column("user_id").to_list() for p in target_paths)))
     train_data = TrainData.build(train, catalogue, users)
     scores, items = model.recommend(catalogue, train_data, top_k)
@@ -187,6 +181,22 @@ def recommend(
     if short:
         log.warning("%d of %d users received fewer than %d recommendations", short, len(users), top_k)
     write_table(frame, out_path, kind="recommendations", metadata={"model": dict(model_spec), "seed": seed})
+
+
+def fitting_data(
+    train: pl.DataFrame, validation_path: str | Path, catalogue: Catalogue, threads: int | None
+) -> tuple[TrainData, TrainData]:
+    """Train and validation pairs indexed for every train user, as a trained model learns (and is restored) on
+    them; caps torch's CPU threads at ``threads`` first, since the model's work follows."""
+    from audiorec.recommenders import TrainData
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    fit_users = sorted(train.get_column("user_id").unique().to_list())
+    validation = TrainData.build(read_table(validation_path, "split"), catalogue, fit_users)
+    return TrainData.build(train, catalogue, fit_users), validation
 
 
 def model_catalogue(
@@ -242,13 +252,7 @@ def recommend_new_items(
     if isinstance(model, TrainedRecommender):
         if validation_path is None or checkpoint_path is None:
             raise ParameterError(f"model {model.kind} is restored from a checkpoint: it needs validation_path too")
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(threads)
-        fit_users = sorted(train.get_column("user_id").unique().to_list())
-        validation = TrainData.build(read_table(validation_path, "split"), catalogue, fit_users)
-        model.restore(catalogue, TrainData.build(train, catalogue, fit_users), validation, checkpoint_path)
+        model.restore(catalogue, *fitting_data(train, validation_path, catalogue, threads), checkpoint_path)
     candidate_index = catalogue.index_of(cold.get_column("track_id").unique().sort())
     missing = int((candidate_index < 0).sum())
     if missing:
