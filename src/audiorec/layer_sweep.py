@@ -45,8 +45,8 @@ def sweep_layers(
         )
     users = sorted(truth.get_column("user_id").unique().to_list())
     rows = []
+    model = model_class.from_options(dict(model_spec.get("options") or {}), seed)
     for index, (name, vectors) in enumerate(per_layer.items()):
-        model = model_class.from_options(dict(model_spec.get("options") or {}), seed)
         catalogue = Catalogue.from_tracks(list(track_ids), vectors)
         data = TrainData.build(train, catalogue, users)
         scores, items = model.recommend(catalogue, data, max(ks))

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from audiorec.report import markdown_table
+from audiorec.report import PAPER_PROBE_COLUMNS, markdown_table
 from audiorec.stats import spearman
-
-MIR_COLUMNS = ("genre SVM", "genre LR", "instrument SVM", "instrument LR", "playlist HR@10", "playlist MPR")
-"""Probe columns compared with recommendation quality (MPR: lower is better, so its rho is expected negative)."""
 
 
 def mir_vs_recs(
@@ -39,7 +36,7 @@ def mir_vs_recs(
         ``table``: backbone, the MIR columns present, and ``<model> <metric>`` per model with embeddings;
         ``correlations``: one row per (MIR column, model) with ``n_backbones``, ``spearman_rho``, ``p_value``.
     """
-    mir = [column for column in MIR_COLUMNS if column in probes.columns]
+    mir = [column for column in PAPER_PROBE_COLUMNS if column in probes.columns]  # MPR: rho expected negative
     runs = recommendation.filter(pl.col("split") == split).filter(
         pl.col("backbone").is_in(probes["backbone"].implode())
     )

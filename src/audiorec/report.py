@@ -122,26 +122,25 @@ def recommendation_markdown(
     title: str = "Recommendation results",
     random_variants: Mapping[str, Sequence[str]] | None = None,
     model_order: Sequence[str] = (),
+    note: str | None = None,
 ) -> str:
     """The human-readable results table in the layout of the first paper's Table 3, then the split sizes.
 
     Per split (test first), one block per model (see :func:`result_blocks`, which ``random_variants`` and
-    ``model_order`` go to) with HitRate, Recall and NDCG at
-    every K as mean ± half-width of the 95 % t interval over users; the best mean of a block is bold. ``marks``
-    maps ``(split, model, backbone, metric)`` to significance marks appended to the cell, explained by
-    ``legend`` under the tables. Runs with several seeds also show the sd over seeds. Every other metric and
-    the bootstrap intervals are in the CSV.
+    ``model_order`` go to) with HitRate, Recall and NDCG at every K as mean ± half-width of the 95 % t interval
+    over users; the best mean of a block is bold. ``marks`` maps ``(split, model, backbone, metric)`` to
+    significance marks appended to the cell, explained by ``legend`` under the tables; ``note`` says what the
+    table ranks when that needs saying (the cold-start table). Runs with several seeds also show the sd over
+    seeds. Every other metric and the bootstrap intervals are in the CSV.
     """
     marks = marks or {}
     metrics = [name for name in summary.columns if "@" in name and " " not in name]
     shown = [name for name in metrics if name.split("@")[0] in COMPARED_METRICS] or metrics
     shown = sorted(shown, key=lambda name: (int(name.split("@")[1]), COMPARED_METRICS.index(name.split("@")[0])))
-    sections = [f"# {title}", ""]
     present = summary.get_column("split").unique().to_list()
     splits = [split for split in REPORTED_SPLIT_ORDER if split in present]
     splits += sorted(set(present) - set(splits))
-    if COLD_SPLIT in splits or (summary.is_empty() and COLD_SPLIT in split_stats.get_column("split").to_list()):
-        sections += [cold_start_note(split_stats, metrics), ""]
+    sections = [f"# {title}", "", *([note, ""] if note else [])]
     if splits:
         sections += [
             "Mean over users ± half-width of its 95 % t interval; **bold**: the best of its block. "
@@ -149,28 +148,25 @@ def recommendation_markdown(
             "",
         ]
     for split in splits:
-        block_rows = summary.filter(pl.col("split") == split)
+        in_split = summary.filter(pl.col("split") == split)
+        runs = {(row["model"], row["backbone"]): row for row in in_split.iter_rows(named=True)}
         sections += [f"## {split}", ""]
-        for heading, rows in result_blocks(block_rows, random_variants, model_order):
-            lines = []
-            for label, model, backbone in rows:
-                found = block_rows.filter((pl.col("model") == model) & (pl.col("backbone") == backbone))
-                if found.is_empty():
-                    continue
-                lines.append((label, split, found.row(0, named=True)))
-            best = {metric: max(row[metric] for _, _, row in lines) for metric in shown}
-            table = [
+        for heading, block in result_blocks(in_split, random_variants, model_order):
+            rows = [(label, runs[model, backbone]) for label, model, backbone in block]
+            best = {metric: max(row[metric] for _, row in rows) for metric in shown}
+            cells = [
                 {
                     "embeddings" if heading != BASELINES_BLOCK else "model": label,
                     "users": row["n_users"],
-                    **{metric: _cell(row, metric, len(lines) > 1 and row[metric] == best[metric]) for metric in shown},
+                    **{
+                        metric: _cell(row, metric, len(rows) > 1 and row[metric] == best[metric])
+                        + marks.get((split, row["model"], row["backbone"], metric), "")
+                        for metric in shown
+                    },
                 }
-                for label, split, row in lines
+                for label, row in rows
             ]
-            for cells, (_, _, row) in zip(table, lines, strict=True):
-                for metric in shown:
-                    cells[metric] += marks.get((split, row["model"], row["backbone"], metric), "")
-            frame = pl.from_dicts(table)
+            frame = pl.from_dicts(cells)
             sections += [f"### {heading}", "", markdown_table(frame, frame.columns), ""]
     if legend and splits:
         sections += [legend, ""]
@@ -209,6 +205,8 @@ def cold_start_note(split_stats: pl.DataFrame, metrics: Sequence[str]) -> str:
 
 
 PROBE_CLASSIFIERS = {"svm": "SVM", "logreg": "LR"}
+PAPER_PROBE_COLUMNS = ("genre SVM", "genre LR", "instrument SVM", "instrument LR", "playlist HR@10", "playlist MPR")
+"""The probe columns of Choi et al.'s Table 3 (playlist MPR: lower is better), as :func:`probe_summary` names them."""
 
 
 def probe_summary(results: Sequence[dict]) -> pl.DataFrame:

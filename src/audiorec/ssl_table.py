@@ -9,26 +9,23 @@ never recomputed, so the two tables cannot disagree.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
 
-from audiorec.report import markdown_table
+from audiorec.report import PAPER_PROBE_COLUMNS, markdown_table
 
 FEATURE_NAMES = {"self": "Siamese-Self-aug", "adjacent": "Siamese-Adjacent", "random": "Siamese-Random"}
 """The paper's row names by positive strategy; the CPC encoder is "MelCPC"."""
 LOSS_NAMES = {"infonce": "InfoNCE", "multi": "InfoNCE-Multi", "cpc": "InfoNCE"}
-CLASSIFICATION_COLUMNS = ("genre SVM", "genre LR", "instrument SVM", "instrument LR")
 LOWER_IS_BETTER = ("playlist MPR",)
 _ROW_ORDER = [*FEATURE_NAMES.values(), "MelCPC"]
 
 
 def table_columns(columns: list[str]) -> list[str]:
-    """The paper's columns among a probes table's: classification accuracies, then sampled playlist metrics."""
-    playlist = [c for c in columns if re.fullmatch(r"playlist HR@\d+", c)] + [c for c in columns if c == "playlist MPR"]
-    return [c for c in CLASSIFICATION_COLUMNS if c in columns] + playlist
+    """The paper's columns among a probes table's."""
+    return [column for column in PAPER_PROBE_COLUMNS if column in columns]
 
 
 def describe_encoder(options: Mapping[str, Any] | None) -> tuple[str, str]:

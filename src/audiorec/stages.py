@@ -293,7 +293,7 @@ def aggregate(
     ``shuffled_suffix``, ``alpha`` and optionally ``chance_model`` (see :mod:`audiorec.significance`).
     ``title`` heads the Markdown table (the same stage writes the cold-start table).
     """
-    from audiorec.report import recommendation_markdown, summarize_runs
+    from audiorec.report import COLD_SPLIT, cold_start_note, metric_columns, recommendation_markdown, summarize_runs
     from audiorec.significance import marks_legend, significance_marks, significance_table
 
     frames = [
@@ -317,12 +317,13 @@ def aggregate(
     split_stats = pl.read_csv(split_stats_path)
     write_text_atomic(summary.write_csv(float_precision=6), csv_path)
     write_text_atomic(significance.write_csv(float_precision=6), significance_path)
-    write_text_atomic(
-        recommendation_markdown(
-            summary, split_stats, marks, legend, title, tests["random_variants"], [run["model"] for run in runs]
-        ),
-        markdown_path,
+    cold = any(run["split"] == COLD_SPLIT for run in runs)
+    note = cold_start_note(split_stats, metric_columns(per_user)) if cold else None
+    models = [run["model"] for run in runs]
+    markdown = recommendation_markdown(
+        summary, split_stats, marks, legend, title, tests["random_variants"], models, note
     )
+    write_text_atomic(markdown, markdown_path)
 
 
 def mir_versus_recommendation(

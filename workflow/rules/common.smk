@@ -259,8 +259,8 @@ def training_runs(wildcards):
     ]
 
 
-def metrics_runs(wildcards):
-    """Every (split, model, backbone, seed) metrics file of a dataset, with its path."""
+def metrics_runs(wildcards, splits=EVAL_SPLITS, models=None):
+    """Every (split, model, backbone, seed) metrics file of a dataset, with its path; only ``models`` if given."""
     return [
         {
             "split": split,
@@ -270,23 +270,16 @@ def metrics_runs(wildcards):
             "path": f"results/{wildcards.dataset}/runs/{model}/{backbone}/seed{seed}/metrics_{split}.parquet",
         }
         for model, backbone, seed in model_runs()
-        for split in EVAL_SPLITS
+        if models is None or model in models
+        for split in splits
     ]
 
 
 def cold_start_runs(wildcards):
     """Every cold-item metrics file of a dataset: runs of models that rank unseen items."""
-    return [
-        {
-            "split": COLD_SPLIT,
-            "model": model,
-            "backbone": backbone,
-            "seed": seed,
-            "path": f"results/{wildcards.dataset}/runs/{model}/{backbone}/seed{seed}/metrics_{COLD_SPLIT}.parquet",
-        }
-        for model, backbone, seed in model_runs()
-        if ranks_new_items(model)
-    ]
+    return metrics_runs(
+        wildcards, [COLD_SPLIT], list(filter(ranks_new_items, config["models"]))
+    )
 
 
 def ranked_lists(wildcards):

@@ -131,9 +131,18 @@ class Recommender(ABC):
         """Scores ``(n_users, len(candidates))`` of the catalogue items ``candidates`` for every user of ``train``.
 
         The cold-start evaluation ranks only new releases (items with no train interaction), which is what
-        tells whether the content side of a model works. Only models with :attr:`ranks_unseen_items` can.
+        tells whether the content side of a model works. Only models with :attr:`ranks_unseen_items` can; they
+        implement :meth:`candidate_scores`.
         """
-        raise ParameterError(f"model {self.kind} scores items by their train interactions: it cannot rank new items")
+        if not self.ranks_unseen_items:
+            raise ParameterError(
+                f"model {self.kind} scores items by their train interactions: it cannot rank new items"
+            )
+        return self.candidate_scores(catalogue, train, candidates)
+
+    def candidate_scores(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
+        """What :meth:`score_candidates` returns, for a model with :attr:`ranks_unseen_items`."""
+        raise NotImplementedError(f"model {self.kind} declares ranks_unseen_items but scores no candidates")
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ class RandomRecommender(Recommender):
 
         return top_k_excluding(search, train.heard, k)
 
-    def score_candidates(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
+    def candidate_scores(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
         """Chance: the same uniform scores as :meth:`recommend`, read at the candidates."""
         scores = [self.user_scores(row, len(catalogue))[candidates] for row in range(len(train.user_ids))]
         return np.stack(scores) if scores else np.zeros((0, len(candidates)))

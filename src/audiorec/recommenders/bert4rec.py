@@ -30,8 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiorec.errors import ParameterError
-from audiorec.recommenders.base import Catalogue, Recommender, TrainData
-from audiorec.recommenders.neural import NeuralRecommender, pretrained_table, top_k_inner_product
+from audiorec.recommenders.base import Catalogue, TrainData
+from audiorec.recommenders.inner_product import InnerProductScoring, top_k_inner_product
+from audiorec.recommenders.neural import NeuralRecommender, pretrained_table
 from audiorec.recommenders.sequences import mask_positions, recent_items
 from audiorec.recommenders.trainer import TrainingOptions, TrainingTask, check_float, check_int, hit_rate
 
@@ -322,7 +323,7 @@ class Bert4RecTask(TrainingTask):
         return {"loss": loss, f"HitRate@{k}": hit_rate(top, self.val_truth)}
 
 
-class Bert4RecRecommender(NeuralRecommender):
+class Bert4RecRecommender(InnerProductScoring, NeuralRecommender):
     """BERT4Rec on a backbone's frozen embeddings."""
 
     kind = "bert4rec"
@@ -343,23 +344,18 @@ class Bert4RecRecommender(NeuralRecommender):
     def build_task(self, module: nn.Module, train: TrainData, validation: TrainData) -> Bert4RecTask:
         return Bert4RecTask(module, train, validation, self.options)
 
-    def user_and_item_vectors(self, train: TrainData) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors whose inner product is the score ``h · e + b`` of every user of ``train`` and every item."""
+    def scoring_vectors(self, catalogue: Catalogue, train: TrainData) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors whose inner product is the score ``h · e + b`` of every user of ``train`` and every item.
+
+        A new item is scored through the projection of its frozen embedding. Its output bias never met it as a
+        target, only as a softmax negative, which is part of what the cold-start table measures.
+        """
         module = self.trained_module()
         module.eval()
         inputs = prediction_inputs(train.listen_order, np.arange(len(train.user_ids)), self.options.max_len, module.pad)
         with torch.no_grad():
             users = module.user_vectors(torch.as_tensor(inputs, device=self.device))
             return scoring_vectors(users, module)
-
-    def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return top_k_inner_product(*self.user_and_item_vectors(train), train.heard, k)
-
-    def score_candidates(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
-        """A new item is scored through the projection of its frozen embedding. Its output bias never met it as
-        a target, only as a softmax negative, which is part of what the cold-start table measures."""
-        users, items = self.user_and_item_vectors(train)
-        return users @ items[candidates].T
 
 
 class RandomBert4RecRecommender(Bert4RecRecommender):
@@ -369,7 +365,6 @@ class RandomBert4RecRecommender(Bert4RecRecommender):
     random_variant = None
     uses_embeddings = False
     ranks_unseen_items = False  # a new item's trainable row only ever met gradients as a softmax negative
-    score_candidates = Recommender.score_candidates  # refuses: the parent scores by content
     options_class = RandomBert4RecOptions
 
     def item_table(self, catalogue: Catalogue) -> tuple[torch.Tensor, bool]:

@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import faiss
 import numpy as np
 
 from audiorec.config import dataclass_from_mapping
 from audiorec.errors import ParameterError
 from audiorec.recommenders.base import Catalogue, Recommender, TrainData
-from audiorec.recommenders.retrieval import top_k_excluding
+from audiorec.recommenders.inner_product import InnerProductScoring
 
 
 @dataclass(frozen=True)
@@ -35,16 +34,7 @@ def l2_normalize(matrix: np.ndarray) -> np.ndarray:
     return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
-def build_index(vectors: np.ndarray) -> faiss.Index:
-    """Exact inner-product index, moved to every visible GPU when FAISS was built with GPU support."""
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    if faiss.get_num_gpus() > 0:
-        index = faiss.index_cpu_to_all_gpus(index)
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
-
-
-class KNNRecommender(Recommender):
+class KNNRecommender(InnerProductScoring, Recommender):
     kind = "knn"
     uses_embeddings = True
     ranks_unseen_items = True
@@ -72,12 +62,3 @@ class KNNRecommender(Recommender):
             scale = items.std(axis=0)
             items = (items - items.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
         return l2_normalize(self.user_vectors(items, train)), l2_normalize(items)
-
-    def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
-        users, items = self.scoring_vectors(catalogue, train)
-        index = build_index(items)
-        return top_k_excluding(lambda rows, fetch: index.search(users[rows], fetch), train.heard, k)
-
-    def score_candidates(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
-        users, items = self.scoring_vectors(catalogue, train)
-        return users @ items[candidates].T

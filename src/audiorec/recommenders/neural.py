@@ -1,6 +1,6 @@
 """What the neural recommenders share: the item table they start from, user lookup, and exact retrieval.
 
-Retrieval goes through the same exact inner-product search as KNN (:func:`audiorec.recommenders.knn.build_index`)
+Retrieval goes through the same exact inner-product search as KNN (:mod:`audiorec.recommenders.inner_product`)
 and the same removal of train-heard tracks (:func:`audiorec.recommenders.retrieval.top_k_excluding`), so every
 model's top K is exact and comparable.
 """
@@ -22,8 +22,6 @@ from audiorec.devices import default_device
 from audiorec.errors import ParameterError
 from audiorec.recommenders import trainer
 from audiorec.recommenders.base import Catalogue, RunFiles, TrainData, TrainedRecommender
-from audiorec.recommenders.knn import build_index
-from audiorec.recommenders.retrieval import top_k_excluding
 from audiorec.recommenders.trainer import TrainingOptions, TrainingResult, TrainingTask, data_fingerprint
 
 
@@ -67,15 +65,6 @@ def rows_of(user_ids: np.ndarray, known_ids: np.ndarray) -> np.ndarray:
     position = np.minimum(np.searchsorted(known[order], wanted), len(known) - 1)
     found = known[order][position] == wanted
     return np.where(found, order[position], -1).astype(np.int64)
-
-
-def top_k_inner_product(
-    users: np.ndarray, items: np.ndarray, heard: sp.csr_matrix, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-``k`` items by inner product for every user (row of ``users``), train-heard items removed."""
-    index = build_index(np.ascontiguousarray(items, dtype=np.float32))
-    queries = np.ascontiguousarray(users, dtype=np.float32)
-    return top_k_excluding(lambda rows, fetch: index.search(queries[rows], fetch), heard, k)
 
 
 class NeuralRecommender(TrainedRecommender):

@@ -24,16 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiorec.recommenders.base import Catalogue, Recommender, TrainData
+from audiorec.recommenders.base import Catalogue, TrainData
+from audiorec.recommenders.inner_product import InnerProductScoring, top_k_inner_product
 from audiorec.recommenders.negatives import NegativeUserSampler
-from audiorec.recommenders.neural import (
-    NeuralRecommender,
-    mean_of_heard,
-    pretrained_table,
-    random_table,
-    rows_of,
-    top_k_inner_product,
-)
+from audiorec.recommenders.neural import NeuralRecommender, mean_of_heard, pretrained_table, random_table, rows_of
 from audiorec.recommenders.trainer import TrainingOptions, TrainingTask, check_float, check_int, hit_rate
 
 log = logging.getLogger(__name__)
@@ -199,7 +193,7 @@ class ShallowTask(TrainingTask):
         return {"loss": total / max(len(self.val_users), 1), f"HitRate@{k}": hit_rate(top, self.val_truth)}
 
 
-class ShallowNetRecommender(NeuralRecommender):
+class ShallowNetRecommender(InnerProductScoring, NeuralRecommender):
     """Shallow Net on a backbone's frozen embeddings."""
 
     kind = "shallow"
@@ -220,8 +214,9 @@ class ShallowNetRecommender(NeuralRecommender):
     def build_task(self, module: nn.Module, train: TrainData, validation: TrainData) -> ShallowTask:
         return ShallowTask(module, train, validation, self.options, self.seed)
 
-    def scoring_vectors(self, train: TrainData) -> tuple[np.ndarray, np.ndarray]:
-        """Tower outputs of users and items (unit norm: their inner product is the cosine score).
+    def scoring_vectors(self, catalogue: Catalogue, train: TrainData) -> tuple[np.ndarray, np.ndarray]:
+        """Tower outputs of users and items (unit norm: their inner product is the cosine score). The item tower
+        scores any track from its frozen embedding, heard in train or not.
 
         A user unseen in training starts from the mean of their heard items, as every user did before training.
         """
@@ -237,14 +232,6 @@ class ShallowNetRecommender(NeuralRecommender):
             items = module.encode_items(raw_items).float().cpu().numpy()
         return users, items
 
-    def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return top_k_inner_product(*self.scoring_vectors(train), train.heard, k)
-
-    def score_candidates(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
-        """The item tower scores any track from its frozen embedding, heard in train or not."""
-        users, items = self.scoring_vectors(train)
-        return users @ items[candidates].T
-
 
 class RandomShallowNetRecommender(ShallowNetRecommender):
     """The reference point: Shallow Net with a randomly initialised, trainable item table and no audio."""
@@ -253,7 +240,6 @@ class RandomShallowNetRecommender(ShallowNetRecommender):
     random_variant = None
     uses_embeddings = False
     ranks_unseen_items = False  # a new item's row never received a gradient: it is still its random init
-    score_candidates = Recommender.score_candidates  # refuses: the parent scores by content
     options_class = RandomShallowNetOptions
 
     def item_table(self, catalogue: Catalogue) -> tuple[torch.Tensor, bool]:
