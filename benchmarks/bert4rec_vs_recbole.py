@@ -41,7 +41,7 @@ from audiorec.datasets.demo import DemoOptions, generate_demo_world
 from audiorec.metrics import evaluate_recommendations
 from audiorec.recommenders import Catalogue, TrainData, recommendations_frame
 from audiorec.recommenders.bert4rec import RandomBert4RecRecommender
-from audiorec.recommenders.retrieval import top_k_excluding
+from audiorec.recommenders.retrieval import top_k_unheard
 from audiorec.recommenders.sequences import recent_items
 from audiorec.split import SplitConfig, temporal_split
 from audiorec.tables import read_table, write_text_atomic
@@ -206,15 +206,11 @@ def run_recbole(world: dict, args: argparse.Namespace, folder: Path) -> dict:
         full = model.full_sort_predict(interaction).numpy()
     scores = np.where(recbole_ids >= 0, full[:, np.maximum(recbole_ids, 0)], -np.inf)  # unseen tracks last
 
-    def search(users: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
-        top = np.argsort(-scores[users], axis=1, kind="stable")[:, :fetch]
-        return np.take_along_axis(scores[users], top, axis=1), top
-
     return {
         "settings": {key: value for key, value in settings.items() if key not in ("data_path", "checkpoint_dir")},
         "train_seconds": train_seconds,
         "sequences_per_second": n_sequences * args.epochs / train_seconds,
-        **quality(world, *top_k_excluding(search, test_users.heard, K)),
+        **quality(world, *top_k_unheard(lambda rows: scores[rows], test_users.excluded, K)),
     }
 
 

@@ -23,7 +23,8 @@ OPTIONS = {**TINY, "n_tracks": 400, "n_users": 250, "clip_seconds": 0.5}
 
 @dataclass(frozen=True)
 class World:
-    """Everything a trained recommender needs, indexed as :func:`audiorec.stages.recommend` indexes it."""
+    """Everything a trained recommender needs, indexed as :func:`audiorec.runs.recommend` indexes it: the catalogue
+    is the candidate set (the train tracks)."""
 
     catalogue: Catalogue
     train_frame: pl.DataFrame
@@ -53,15 +54,18 @@ def build_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     split = temporal_split(
         pl.scan_parquet(root / "interactions.parquet"), SplitConfig.from_mapping({"test_start": "2025-01-01"})
     )
-    catalogue = Catalogue.from_tracks(tracks.get_column("track_id").to_list(), content_embeddings(tracks))
     train_frame = split.train
+    in_train = tracks.get_column("track_id").is_in(train_frame.get_column("track_id").implode())
+    candidates = tracks.filter(in_train)
+    catalogue = Catalogue.from_tracks(candidates.get_column("track_id").to_list(), content_embeddings(tracks)[in_train])
     users = sorted(train_frame.get_column("user_id").unique().to_list())
     val_user_ids = sorted(split.val.get_column("user_id").unique().to_list())
+    earlier = split.heard_before_window
     return World(
         catalogue=catalogue,
         train_frame=train_frame,
-        train=TrainData.build(train_frame, catalogue, users),
+        train=TrainData.build(train_frame, catalogue, users, earlier),
         validation=TrainData.build(split.val, catalogue, users),
-        val_users=TrainData.build(train_frame, catalogue, val_user_ids),
+        val_users=TrainData.build(train_frame, catalogue, val_user_ids, earlier),
         val_truth=split.val,
     )

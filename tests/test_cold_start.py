@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-import scipy.sparse as sp
 
+from audiorec.candidates import write_candidates
 from audiorec.errors import ParameterError
 from audiorec.recommenders import RunFiles, recommender_class
-from audiorec.recommenders.base import top_k_of_candidates
+from audiorec.recommenders.base import top_k_of_scores
 from audiorec.report import cold_start_note
-from audiorec.stages import aggregate, recommend, recommend_new_items, split_dataset
+from audiorec.runs import recommend, recommend_new_items
+from audiorec.stages import aggregate, split_dataset
 from audiorec.tables import embeddings_table, read_table, write_table
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -24,19 +25,15 @@ CONTENT_MODELS = {
 }
 
 
-def test_top_k_of_candidates_orders_by_score_breaks_ties_by_index_and_drops_heard_items():
-    candidates = np.array([7, 2, 5, 9])
+def test_top_k_of_scores_orders_by_score_breaks_ties_by_index_and_pads():
     scores = np.array([[0.1, 0.9, 0.9, 0.5], [0.3, 0.2, 0.1, 0.0]], dtype=np.float32)
-    heard = sp.csr_matrix(([True], ([1], [7])), shape=(2, 10), dtype=bool)
-    top_scores, top_items = top_k_of_candidates(scores, candidates, heard, k=3)
-    # User 0: items 2 and 5 tie at 0.9, so the lower catalogue index comes first.
-    np.testing.assert_array_equal(top_items, [[2, 5, 9], [2, 5, 9]])
-    np.testing.assert_allclose(top_scores, [[0.9, 0.9, 0.5], [0.2, 0.1, 0.0]])
-    # Fewer unheard candidates than k: the list is padded with -1.
-    _, padded = top_k_of_candidates(scores, candidates, heard, k=5)
-    np.testing.assert_array_equal(padded[1], [2, 5, 9, -1, -1])
-    with pytest.raises(ParameterError, match="shape"):
-        top_k_of_candidates(scores[:, :3], candidates, heard, k=3)
+    top_scores, top_items = top_k_of_scores(scores, k=3)
+    # User 0: items 1 and 2 tie at 0.9, so the lower index comes first.
+    np.testing.assert_array_equal(top_items, [[1, 2, 3], [0, 1, 2]])
+    np.testing.assert_allclose(top_scores, [[0.9, 0.9, 0.5], [0.3, 0.2, 0.1]])
+    # Fewer candidates than k: the list is padded with -1.
+    _, padded = top_k_of_scores(scores, k=6)
+    np.testing.assert_array_equal(padded[1], [0, 1, 2, 3, -1, -1])
 
 
 def fitted(kind: str, world, seed: int = 0, files: RunFiles | None = None):
@@ -47,18 +44,19 @@ def fitted(kind: str, world, seed: int = 0, files: RunFiles | None = None):
 
 
 @pytest.mark.parametrize("kind", CONTENT_MODELS)
-def test_candidate_scores_are_the_scores_the_full_ranking_uses(kind, neural_world):
-    """Ranking every catalogue item through score_candidates gives the model's own top K, score for score."""
+def test_new_item_scores_are_the_scores_the_full_ranking_uses(kind, neural_world):
+    """Scoring the catalogue's own embeddings as if they were new tracks gives the model's top K, score for score:
+    a new release is scored exactly as a catalogue track with the same embedding would be (for BERT4Rec, but for
+    the learned per-item output bias, which a new track does not have)."""
     model = fitted(kind, neural_world)
     users = neural_world.val_users
-    scores, items = model.recommend(neural_world.catalogue, users, 20)
-    everything = np.arange(len(neural_world.catalogue))
-    candidate_scores = model.score_candidates(neural_world.catalogue, users, everything)
-    assert candidate_scores.shape == (len(users.user_ids), len(everything))
-    np.testing.assert_allclose(np.take_along_axis(candidate_scores, items, axis=1), scores, rtol=1e-5, atol=1e-6)
-    again_scores, again_items = top_k_of_candidates(candidate_scores, everything, users.heard, 20)
-    np.testing.assert_allclose(again_scores, scores, rtol=1e-5, atol=1e-6)
-    assert (again_items == items).mean() > 0.99  # float ties may order differently after a re-computation
+    catalogue = neural_world.catalogue
+    scores, items = model.recommend(catalogue, users, 20)
+    if kind == "bert4rec":
+        scores = scores - model.trained_module().bias.detach().numpy()[items]
+    new_scores = model.score_new_items(catalogue, users, catalogue.embeddings)
+    assert new_scores.shape == (len(users.user_ids), len(catalogue))
+    np.testing.assert_allclose(np.take_along_axis(new_scores, items, axis=1), scores, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["shallow_random", "bert4rec_random", "popularity"])
@@ -66,7 +64,7 @@ def test_models_that_score_items_by_their_interactions_refuse_new_items(kind, ne
     model = recommender_class(kind).from_options({}, seed=0)
     assert not model.ranks_unseen_items
     with pytest.raises(ParameterError, match="cannot rank new items"):
-        model.score_candidates(neural_world.catalogue, neural_world.val_users, np.arange(5))
+        model.score_new_items(neural_world.catalogue, neural_world.val_users, np.zeros((5, 16)))
 
 
 @pytest.mark.parametrize("kind", ["shallow", "bert4rec"])
@@ -97,26 +95,27 @@ def split_world(neural_world, tmp_path_factory):
         embeddings_table(tracks.get_column("track_id").to_list(), content_embeddings(tracks)),
         folder / "embeddings.parquet",
     )
+    write_candidates(folder / "split" / "train.parquet", {"content": folder / "embeddings.parquet"}, folder / "u.csv")
     return root, folder
 
 
+def split_paths(folder, *names):
+    """The split files a run reads, as the workflow names them."""
+    paths = {name: folder / "split" / f"{name}.parquet" for name in ("train", "heard_before_window", *names)}
+    return paths | {"uncovered": folder / "u.csv"}
+
+
 def test_new_item_lists_rank_only_new_releases_for_every_cold_user(split_world, tmp_path):
-    root, folder = split_world
+    _root, folder = split_world
     split = folder / "split"
     cold = read_table(split / "cold_test.parquet", "split")
     train = read_table(split / "train.parquet", "split")
     new_tracks = set(cold.get_column("track_id").to_list())
     assert new_tracks and not new_tracks & set(train.get_column("track_id").to_list())
     out = tmp_path / "new_items.parquet"
+    paths = split_paths(folder, "cold_test")
     recommend_new_items(
-        {"kind": "knn", "options": {"standardize": True}},
-        0,
-        split / "train.parquet",
-        split / "cold_test.parquet",
-        root / "tracks.parquet",
-        folder / "embeddings.parquet",
-        100,
-        out,
+        {"kind": "knn", "options": {"standardize": True}}, 0, paths, folder / "embeddings.parquet", 100, out
     )
     lists = read_table(out, "recommendations")
     assert set(lists.get_column("user_id").unique().to_list()) == set(cold.get_column("user_id").to_list())
@@ -126,19 +125,14 @@ def test_new_item_lists_rank_only_new_releases_for_every_cold_user(split_world, 
 
 
 def test_a_trained_model_ranks_new_items_from_the_checkpoint_of_its_run(split_world, tmp_path):
-    root, folder = split_world
+    _root, folder = split_world
     split = folder / "split"
     spec = {"kind": "shallow", "options": CONTENT_MODELS["shallow"]}
-    run = {
-        "train_path": split / "train.parquet",
-        "tracks_path": root / "tracks.parquet",
-        "embeddings_path": folder / "embeddings.parquet",
-        "top_k": 100,
-        "validation_path": split / "val.parquet",
-    }
+    run = {"embeddings_path": folder / "embeddings.parquet", "top_k": 100}
     recommend(
         spec,
         0,
+        split_paths(folder, "val"),
         target_paths=[split / "test.parquet"],
         out_path=tmp_path / "recommendations.parquet",
         checkpoint_path=tmp_path / "checkpoint.pt",
@@ -147,13 +141,14 @@ def test_a_trained_model_ranks_new_items_from_the_checkpoint_of_its_run(split_wo
     )
     cold = split / "cold_test.parquet"
     first = tmp_path / "new_items.parquet"
-    recommend_new_items(spec, 0, cold_path=cold, out_path=first, checkpoint_path=tmp_path / "checkpoint.pt", **run)
+    paths = split_paths(folder, "val", "cold_test")
+    recommend_new_items(spec, 0, paths, out_path=first, checkpoint_path=tmp_path / "checkpoint.pt", **run)
     lists = read_table(first, "recommendations")
     assert set(lists.get_column("track_id").to_list()) <= set(read_table(cold).get_column("track_id").to_list())
-    with pytest.raises(ParameterError, match="needs validation_path"):
-        recommend_new_items(spec, 0, cold_path=cold, out_path=first, **run | {"validation_path": None})
+    with pytest.raises(ParameterError, match="needs the val split"):
+        recommend_new_items(spec, 0, split_paths(folder, "cold_test"), out_path=first, **run)
     with pytest.raises(ParameterError, match="cannot rank items unheard in train"):
-        recommend_new_items({"kind": "popularity"}, 0, cold_path=cold, out_path=first, **run)
+        recommend_new_items({"kind": "popularity"}, 0, paths, out_path=first, **run)
 
 
 def test_cold_start_note_names_the_candidates_and_flags_cut_offs_that_admit_them_all():

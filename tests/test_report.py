@@ -102,3 +102,27 @@ def test_markdown_follows_the_papers_blocks_with_random_init_rows_and_bold_bests
     # Without its parent, a random-init variant is just another baseline.
     alone = result_blocks(summary.filter(pl.col("model") != "shallow"), {"shallow": ["shallow_random"]})
     assert ("shallow_random", "shallow_random", "none") in alone[-1][1]
+
+
+def test_width_matched_random_init_rows_follow_the_papers_row_in_their_models_block():
+    runs = [("shallow", "mfcc"), ("shallow_random", "none"), ("shallow_random_matched", "mfcc_width"), ("knn", "mfcc")]
+    per_user = pl.DataFrame(
+        [
+            {"split": "test", "model": m, "backbone": b, "seed": 0, "user_id": u, "HitRate@10": 0.5}
+            for m, b in runs
+            for u in ("a", "b")
+        ]
+    )
+    variants = {"shallow": ["shallow_random", "shallow_random_matched"]}
+    blocks = result_blocks(summarize_runs(per_user), variants, ["knn", "shallow"])
+    assert blocks == [
+        ("knn", [("mfcc", "knn", "mfcc")]),
+        (
+            "shallow",
+            [
+                ("random init (`shallow_random`)", "shallow_random", "none"),
+                ("random init, width of `mfcc` (`shallow_random_matched`)", "shallow_random_matched", "mfcc_width"),
+                ("mfcc", "shallow", "mfcc"),
+            ],
+        ),
+    ]

@@ -144,3 +144,22 @@ def test_rows_are_tested_against_chance_only_where_a_chance_model_is_named(rng):
     # shallow/mfcc_shuffled *is* the chance ranking here, and is not a row that gets tested.
     assert ("test", "shallow", "mfcc_shuffled", "HitRate@10") not in marks
     assert "¶ the random ranking `random`" in marks_legend("mfcc", 0.05, "random")
+
+
+def test_audio_rows_are_also_tested_against_the_random_init_variant_at_their_width(rng):
+    """shallow_random at mfcc's width (backbone mfcc_width) equals shallow/mfcc by construction, while the
+    paper's fixed-width row is worse: the row is marked † but not ‖, and musicnn gets no width test."""
+    per_user = per_user_frame(rng)
+    matched = per_user.filter((pl.col("model") == "shallow") & (pl.col("backbone") == "mfcc")).with_columns(
+        pl.lit("shallow_random").alias("model"), pl.lit("mfcc_width").alias("backbone")
+    )
+    weaker = per_user.filter(pl.col("model") == "shallow_random").with_columns(pl.col("HitRate@10") - 0.1)
+    per_user = pl.concat([per_user.filter(pl.col("model") != "shallow_random"), weaker, matched])
+    table = significance_table(per_user, {"shallow": ["shallow_random"]}, "mfcc")
+    pairs = set(table.select("backbone", "versus", "reference_model", "reference_backbone").iter_rows())
+    assert ("mfcc", "random_width", "shallow_random", "mfcc_width") in pairs
+    assert not any(b == "mfcc_width" or (b == "musicnn" and v == "random_width") for b, v, _, _ in pairs)
+    marks = significance_marks(table)
+    assert "‖" not in marks[("test", "shallow", "mfcc", "HitRate@10")]
+    assert "†" in marks[("test", "shallow", "mfcc", "HitRate@10")]
+    assert "‖ that variant at the backbone's width" in marks_legend("mfcc")

@@ -26,7 +26,8 @@ def _log(events: list[tuple[str, str, str]]) -> pl.DataFrame:
 
 HAND_LOG = [
     ("u1", "t1", "2019-01-10T08:00:00"),  # (u1, t1) first heard before the train window ...
-    ("u1", "t1", "2019-06-01T08:00:00"),  # ... so its replay inside the window creates no row
+    ("u1", "t1", "2019-06-01T08:00:00"),  # ... and replayed inside it: a train pair, ordered by this listen
+    ("u1", "t7", "2018-10-01T08:00:00"),  # heard only before the window: not train, but never a candidate of u1
     ("u1", "t2", "2019-03-01T10:00:00"),
     ("u1", "t2", "2019-04-01T10:00:00"),  # repeat listen: train plays 2
     ("u1", "t2", "2020-02-25T10:00:00"),  # replay of a train pair after test_start: not a train play, no candidate
@@ -41,6 +42,7 @@ HAND_LOG = [
     ("u3", "t3", "2019-08-08T12:00:00"),
     ("u3", "t1", "2019-09-09T12:00:00"),
     ("u3", "t1", "2019-10-10T12:00:00"),
+    ("u3", "t7", "2019-11-11T12:00:00"),  # t7 is a train track through u3
     ("u3", "t2", "2020-02-20T00:00:00"),  # exactly test_start: an evaluation candidate
     ("u3", "t4", "2020-03-10T12:00:00"),  # t4 not in train: dropped, and not cold either
     ("u3", "t5", "2020-03-05T12:00:00"),
@@ -62,11 +64,14 @@ def test_hand_made_log_exact_rows() -> None:
 
     assert _rows(result.train) == [
         ("u1", "t2", "2019-03-01T10:00:00", 2),
+        ("u1", "t1", "2019-06-01T08:00:00", 1),  # the replay: first listen inside the window, one play there
         ("u2", "t1", "2019-05-05T12:00:00", 1),
         ("u2", "t3", "2019-07-07T12:00:00", 1),
         ("u3", "t3", "2019-08-08T12:00:00", 1),
         ("u3", "t1", "2019-09-09T12:00:00", 2),
+        ("u3", "t7", "2019-11-11T12:00:00", 1),
     ]
+    assert result.replayed == 1
     # Eligible users sorted: [u1, u2, u3]; default_rng(0).permutation(3) == [2, 0, 1] and
     # round(0.5 * 3) = 2 (half up), so val = {u3, u1} and test = {u2}.
     assert _rows(result.val) == [
@@ -78,12 +83,20 @@ def test_hand_made_log_exact_rows() -> None:
         ("u2", "t5", "2020-03-02T12:00:00", 1),
         ("u3", "t5", "2020-03-03T12:00:00", 2),
     ]
+    # u1 (a val user) heard t7 before the window only; u2's t4 is not a train track, so no ranking holds it.
+    assert _rows(result.heard_before_window) == [("u1", "t7", "2018-10-01T08:00:00", 1)]
     for frame in result.frames().values():
         assert frame.schema == pl.Schema(SPLIT_SCHEMA)
 
     stats = result.statistics()
     assert stats.schema == pl.Schema({"split": pl.String, "rows": pl.Int64, "users": pl.Int64, "items": pl.Int64})
-    assert stats.rows() == [("train", 5, 3, 3), ("val", 2, 2, 2), ("test", 1, 1, 1), ("cold_test", 2, 2, 1)]
+    assert stats.rows() == [
+        ("train", 7, 3, 4),
+        ("val", 2, 2, 2),
+        ("test", 1, 1, 1),
+        ("cold_test", 2, 2, 1),
+        ("heard_before_window", 1, 1, 1),
+    ]
 
 
 @pytest.mark.parametrize(("fraction", "val_users"), [(1.0, {"u1", "u2", "u3"}), (0.0, set())])
@@ -109,8 +122,8 @@ def test_val_share_rounds_half_up() -> None:
 
 
 def test_window_lengths_in_calendar_months() -> None:
-    # A 1-month train window, [2020-01-20, 2020-02-20), holds no first listen: train is empty, so no
-    # evaluation user is warm and val/test are empty too.
+    # A 1-month train window, [2020-01-20, 2020-02-20), holds no listen: train is empty, so no evaluation
+    # user is warm and val/test are empty too.
     short = temporal_split(_log(HAND_LOG), SplitConfig.from_mapping({"test_start": TEST_START, "train_months": 1}))
     assert short.train.height == 0 and short.val.height == 0 and short.test.height == 0
     # A 2-month evaluation window admits the event at 2020-03-20 (u1, t6), which is cold for train.
@@ -157,13 +170,21 @@ def _reference(log: pl.DataFrame, config: SplitConfig) -> dict[str, set[tuple[st
         inside = {pair: f for pair, f in first.items() if lo <= f < hi}
         return {(u, t, f, sum(lo <= w < hi for w in plays[(u, t)])) for (u, t), f in inside.items()}
 
-    train = rows(config.train_start, config.test_start)
+    lo, hi = config.train_start, config.test_start
+    window = {pair: [w for w in times if lo <= w < hi] for pair, times in plays.items()}
+    train = {(u, t, min(ws), len(ws)) for (u, t), ws in window.items() if ws}
     candidates = rows(config.test_start, config.test_end)
     train_users = {r[0] for r in train}
     train_tracks = {r[1] for r in train}
     eligible = {r for r in candidates if r[0] in train_users and r[1] in train_tracks}
     cold = {r for r in candidates if track_first[r[1]] >= config.test_start and r[0] in train_users}
-    return {"train": train, "eligible": eligible, "cold_test": cold}
+    eligible_users = {r[0] for r in eligible}
+    before = {
+        (u, t, first[(u, t)], sum(w < lo for w in plays[(u, t)]))
+        for (u, t), ws in window.items()
+        if not ws and first[(u, t)] < lo and u in eligible_users and t in train_tracks
+    }
+    return {"train": train, "eligible": eligible, "cold_test": cold, "heard_before_window": before}
 
 
 def _as_set(frame: pl.DataFrame) -> set[tuple[str, str, datetime, int]]:
@@ -187,7 +208,9 @@ def test_random_log_matches_reference(random_log, random_split) -> None:
     assert _as_set(result.train) == expected["train"]
     assert _as_set(result.val) | _as_set(result.test) == expected["eligible"]
     assert _as_set(result.cold_test) == expected["cold_test"]
+    assert _as_set(result.heard_before_window) == expected["heard_before_window"]
     assert result.cold_test.height > 10 and result.val.height > 100  # the log exercises every split
+    assert result.heard_before_window.height > 100 and result.replayed > 100
 
 
 def test_random_log_invariants(random_log, random_split) -> None:
@@ -203,6 +226,17 @@ def test_random_log_invariants(random_log, random_split) -> None:
     evaluation = pl.concat([val, test])
     earlier = random_log.filter(pl.col("timestamp") < test_start).join(evaluation, on=["user_id", "track_id"])
     assert earlier.height == 0
+    # Every train track an evaluation user heard before test_start is in train or heard_before_window: what a
+    # ranking removes covers the user's whole past, replays and listens before the window alike.
+    removed = pl.concat([train, result.heard_before_window]).select("user_id", "track_id")
+    past = (
+        random_log.filter(pl.col("timestamp") < test_start)
+        .join(evaluation.select("user_id").unique(), on="user_id", how="semi")
+        .join(train.select("track_id").unique(), on="track_id", how="semi")
+        .select("user_id", "track_id")
+        .unique()
+    )
+    assert past.height > removed.height / 2 and past.join(removed, on=["user_id", "track_id"], how="anti").height == 0
     assert evaluation["first_ts"].min() >= test_start
     assert evaluation["first_ts"].max() < config.test_end
 
@@ -245,6 +279,7 @@ def test_write_split(tmp_path, random_split) -> None:
     assert stats.rows() == result.statistics().rows()
     assert sorted(p.name for p in (tmp_path / "split").iterdir()) == [
         "cold_test.parquet",
+        "heard_before_window.parquet",
         "stats.csv",
         "test.parquet",
         "train.parquet",

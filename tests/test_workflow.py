@@ -37,7 +37,11 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, dict[str, str]]]:
     """(rule, wildcards) of every job a dry run (with extra ``args``) would execute, leaving out rule ``all``."""
-    output = snakemake(workdir, "--dry-run", *args).stdout
+    return jobs_in(snakemake(workdir, "--dry-run", *args).stdout)
+
+
+def jobs_in(output: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job Snakemake's output announces, leaving out rule ``all``."""
     jobs = []
     for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", output):
         header = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block.strip())
@@ -58,6 +62,17 @@ def planned_after(workdir: Path, config: dict, change) -> list[tuple[str, dict[s
         return planned_jobs(workdir)
     finally:
         write_config(workdir, config)
+
+
+def executed_after(workdir: Path, config: dict, change, scratch: Path) -> list[tuple[str, dict[str, str]]]:
+    """The jobs a real run executes after ``change`` edits ``config``, in a copy of ``workdir`` (times kept)."""
+    copy = scratch / "workflow"
+    shutil.copytree(workdir, copy, symlinks=True)
+    changed = yaml.safe_load(yaml.safe_dump(config, sort_keys=False))
+    change(changed)
+    write_config(copy, changed)
+    process = snakemake(copy)
+    return jobs_in(process.stdout + process.stderr)
 
 
 def write_config(workdir: Path, config: dict) -> None:
@@ -111,6 +126,7 @@ def test_results_table_has_every_run(workdir):
             ("shallow", "mfcc"),
             ("shallow", "mfcc_shuffled"),
             ("shallow_random", "none"),
+            ("shallow_random_matched", "mfcc_width"),
             ("bert4rec", "mfcc"),
         ]
     }
@@ -141,33 +157,85 @@ def test_broken_audio_is_recorded_and_every_other_track_embedded(workdir):
     assert CORRUPTED["corrupt"] in log
 
 
+def test_every_model_ranks_the_train_tracks_every_backbone_embedded(workdir):
+    """The broken files are train tracks no backbone embedded: they leave the candidate set of every row, models
+    without embeddings included, and the table says how many left."""
+    results = workdir / "results/demo"
+    train_tracks = set(read_table(results / "split/train.parquet", "split").get_column("track_id").to_list())
+    broken = set(CORRUPTED.values()) & train_tracks
+    assert broken, "the tiny world's broken files should be train tracks"
+    assert pl.read_csv(results / "split/uncovered.csv")["track_id"].to_list() == sorted(broken)
+    for model, backbone in [("popularity", "none"), ("random", "none"), ("knn", "mfcc"), ("shallow_random", "none")]:
+        lists = read_table(results / f"runs/{model}/{backbone}/seed0/recommendations.parquet", "recommendations")
+        assert set(lists.get_column("track_id").to_list()) <= train_tracks - broken, model
+    note = f"Candidates: the {len(train_tracks) - len(broken)} train items every backbone embedded; {len(broken)} "
+    assert note in (results / "tables/recommendation.md").read_text()
+
+
+def test_rankings_leave_out_every_track_the_user_heard_before_the_evaluation_window(workdir):
+    results = workdir / "results/demo"
+    earlier = read_table(results / "split/heard_before_window.parquet", "split")
+    train = read_table(results / "split/train.parquet", "split")
+    assert earlier.height > 50  # the tiny world has listening history before the training window
+    heard = pl.concat([earlier, train]).select("user_id", "track_id").unique()
+    candidates = (
+        train.select("track_id").unique().join(pl.read_csv(results / "split/uncovered.csv"), on="track_id", how="anti")
+    )
+    # Exactly K items whenever the candidate set has that many unheard ones, else every unheard one.
+    heard_candidates = heard.join(candidates, on="track_id", how="semi").group_by("user_id").len()
+    expected = heard_candidates.select(
+        "user_id", pl.min_horizontal(100, candidates.height - pl.col("len")).alias("expected")
+    )
+    for run in ("knn/mfcc", "popularity/none", "shallow/mfcc", "bert4rec/mfcc"):
+        lists = read_table(results / f"runs/{run}/seed0/recommendations.parquet", "recommendations")
+        assert lists.join(heard, on=["user_id", "track_id"], how="semi").height == 0, run
+        counts = lists.group_by("user_id").len().join(expected, on="user_id")
+        assert counts.height == lists["user_id"].n_unique() and (counts["len"] == counts["expected"]).all(), run
+
+
 def test_second_run_has_nothing_to_do(workdir):
     assert planned_jobs(workdir) == []
 
 
-def test_changing_one_backbone_reruns_only_its_descendants(workdir, tiny_config):
+def test_changing_and_adding_backbones_reruns_only_their_descendants(workdir, tiny_config, tmp_path):
+    """mfcc8's options change, ssl_tiny is retrained and mfcc20 is added: the candidate set is rebuilt (every
+    backbone still embeds every train track but the two broken files), its checksum is unchanged, so no run of
+    another backbone or model executes; a dry run, which cannot know that before extraction, lists them all."""
+
     def change(changed: dict) -> None:
         changed["backbones"]["mfcc8"]["options"]["n_fft"] = 1024
+        changed["backbones"]["ssl_tiny"]["options"]["temperature"] = 0.2
+        changed["backbones"]["mfcc20"] = {"kind": "mfcc", "options": {"n_mfcc": 20}}
 
-    jobs = planned_after(workdir, tiny_config, change)
+    planned = {rule for rule, _ in planned_after(workdir, tiny_config, change)}
+    assert {"candidates", "train_recommender"} <= planned  # the dry run's upper bound
+    jobs = executed_after(workdir, tiny_config, change, tmp_path)
     rules = sorted({rule for rule, _ in jobs})
     assert rules == [
         "aggregate",
+        "candidates",
         "cold_start",
         "embed_gather",
         "embed_shard",
         "evaluate",
         "figures",
+        "layer_figure",
+        "layer_sweep",
         "mir_vs_recs",
         "probe",
         "probe_table",
         "recommend",
         "recommend_new_items",
         "ssl_table",
+        "ssl_train",
     ]
-    assert all(w.get("backbone", "mfcc8") == "mfcc8" for _, w in jobs)
-    assert sum(rule == "embed_shard" for rule, _ in jobs) == 3  # 200 tracks in shards of 80
-    assert sum(rule == "evaluate" for rule, _ in jobs) == 3  # knn on mfcc8: val, test and the new releases
+    changed = {"mfcc8", "mfcc20", "ssl_tiny"}
+    assert {w["backbone"] for rule, w in jobs if rule not in (*TABLE_RULES, "candidates")} == changed
+    assert sum(rule == "embed_shard" for rule, _ in jobs) == 3 * 3  # 200 tracks in shards of 80, per backbone
+    assert sum(rule == "recommend" for rule, _ in jobs) == 3  # knn on each changed backbone
+    assert sum(rule == "evaluate" for rule, _ in jobs) == 3 * 3  # val, test and the new releases
+    assert sum(rule == "probe" for rule, _ in jobs) == 3 * 3  # genre, instrument, playlist
+    assert [w["backbone"] for rule, w in jobs if rule == "ssl_train"] == ["ssl_tiny"]
 
 
 def test_changing_only_the_layer_reruns_no_forward_pass(workdir, tiny_config):
@@ -196,31 +264,6 @@ def test_changing_a_model_reruns_only_that_model(workdir, tiny_config):
         "recommend_new_items",
     ]
     assert {w["model"] for rule, w in jobs if rule not in TABLE_RULES and "model" in w} == {"knn"}
-
-
-def test_adding_a_backbone_runs_only_its_jobs(workdir, tiny_config):
-    def change(changed: dict) -> None:
-        changed["backbones"]["mfcc20"] = {"kind": "mfcc", "options": {"n_mfcc": 20}}
-
-    jobs = planned_after(workdir, tiny_config, change)
-    assert sorted({rule for rule, _ in jobs}) == [
-        "aggregate",
-        "cold_start",
-        "embed_gather",
-        "embed_shard",
-        "evaluate",
-        "figures",
-        "mir_vs_recs",
-        "probe",
-        "probe_table",
-        "recommend",
-        "recommend_new_items",
-        "ssl_table",
-    ]
-    assert {w["backbone"] for rule, w in jobs if rule not in TABLE_RULES} == {"mfcc20"}
-    assert sum(rule == "embed_shard" for rule, _ in jobs) == 3
-    runs = sum(rule == "recommend" for rule, _ in jobs)  # knn, and any other model that runs on every backbone
-    assert runs >= 1 and sum(rule == "evaluate" for rule, _ in jobs) == 3 * runs  # val, test, new releases
 
 
 def test_editing_a_script_reruns_its_rule_and_descendants_only(workdir):
@@ -317,32 +360,6 @@ def test_ssl_trains_on_training_tracks_only_and_playlists_leave_them_out(workdir
     assert playlist["n_catalogue"] == len(set(track_ids) - training)
 
 
-def test_retraining_an_ssl_backbone_reruns_only_its_descendants(workdir, tiny_config):
-    def change(changed: dict) -> None:
-        changed["backbones"]["ssl_tiny"]["options"]["temperature"] = 0.2
-
-    jobs = planned_after(workdir, tiny_config, change)
-    assert sorted({rule for rule, _ in jobs}) == [
-        "aggregate",
-        "cold_start",
-        "embed_gather",
-        "embed_shard",
-        "evaluate",
-        "figures",
-        "layer_figure",
-        "layer_sweep",
-        "mir_vs_recs",
-        "probe",
-        "probe_table",
-        "recommend",
-        "recommend_new_items",
-        "ssl_table",
-        "ssl_train",
-    ]
-    assert {w["backbone"] for rule, w in jobs if rule not in TABLE_RULES} == {"ssl_tiny"}
-    assert sum(rule == "probe" for rule, _ in jobs) == 3  # genre, instrument, playlist
-
-
 def test_cold_start_ranks_only_new_releases_with_the_models_that_can(workdir):
     results = workdir / "results/demo"
     table = pl.read_csv(results / "tables/cold_start.csv")
@@ -392,9 +409,11 @@ def test_layer_sweep_scores_every_stored_layer_and_its_last_layer_matches_the_kn
     assert sweep["layer"].to_list() == ["level1", "level2", "level3", "level4", "level5", "concat"]
     assert sweep["dim"].to_list() == [64] * 5 + [320]
     assert (sweep["HitRate@50 ci_low"] <= sweep["HitRate@50"]).all()
-    # The configured layer (last = concat) through the sweep gives the knn row of the results table.
+    # The configured layer (last = concat) through the sweep gives the knn row of the results table on the
+    # validation split: a layer is chosen on validation, never on test.
+    assert sweep["n_users"][-1] == read_table(results / "split/val.parquet").get_column("user_id").n_unique()
     table = pl.read_csv(results / "tables/recommendation.csv")
-    knn = table.filter((pl.col("split") == "test") & (pl.col("model") == "knn") & (pl.col("backbone") == "ssl_tiny"))
+    knn = table.filter((pl.col("split") == "val") & (pl.col("model") == "knn") & (pl.col("backbone") == "ssl_tiny"))
     assert sweep["HitRate@50"][-1] == pytest.approx(knn["HitRate@50"].item(), abs=1e-6)
     assert sweep["NDCG@10"][-1] == pytest.approx(knn["NDCG@10"].item(), abs=1e-6)
 

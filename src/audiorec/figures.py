@@ -129,5 +129,5 @@ def layer_curves(tables: Mapping[str, pl.DataFrame], metric: str, path: str | Pa
         axes.set_xticks(x, table["layer"].to_list(), rotation=45, ha="right", fontsize="x-small")
         axes.set_title(backbone)
         axes.set_xlabel("layer")
-        axes.set_ylabel(f"{metric} (test)")
+        axes.set_ylabel(f"{metric} (validation)")
     _save(figure, path)

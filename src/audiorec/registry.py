@@ -1,6 +1,6 @@
 """Lazy registries: a config ``kind`` maps to ``"module:Class"``, imported only when a config chooses it.
 
-Heavy dependencies (torch, transformers, FAISS) are then loaded by the jobs that need them and never by
+Heavy dependencies (torch, transformers) are then loaded by the jobs that need them and never by
 Snakemake while it builds the DAG.
 """
 

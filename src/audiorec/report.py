@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
+from audiorec.controls import WIDTH_SUFFIX
 from audiorec.significance import COMPARED_METRICS, NO_BACKBONE, seed_spread
 from audiorec.stats import bootstrap_intervals, t_confidence_interval
 
@@ -84,16 +85,17 @@ def result_blocks(
 ) -> list[tuple[str, list[tuple[str, str, str]]]]:
     """The first paper's Table 3 blocks: ``(heading, [(row label, model, backbone), ...])``.
 
-    A model with backbones gets a block of its own, headed by its name; its random-init variant (from
-    ``random_variants``) is the block's first row, then its backbones and their controls. Models without a
-    backbone that are no one's variant (popularity, random) share a final block of baselines. Blocks follow
+    A model with backbones gets a block of its own, headed by its name; its random-init variants (from
+    ``random_variants``) come first, the paper's fixed-width one and then any width-matched ones (backbone
+    ``<name>_width``, :mod:`audiorec.controls`), then its backbones and their controls. Models without a backbone
+    that are no one's variant (popularity, random) share a final block of baselines. Blocks follow
     ``model_order`` (the config's order: KNN, Shallow Net, BERT4Rec in the paper), then model names.
     """
     random_variants = random_variants or {}
     runs = summary.select("model", "backbone").unique().sort("model", "backbone").rows()
     position = {model: index for index, model in enumerate(model_order)}
     runs = sorted(runs, key=lambda run: (position.get(run[0], len(position)), run[0], run[1]))
-    with_backbones = {model for model, backbone in runs if backbone != NO_BACKBONE}
+    with_backbones = {model for model, backbone in runs if backbone != NO_BACKBONE and not is_width_run(backbone)}
     hosted = {variant for model in with_backbones for variant in random_variants.get(model, ())}
     blocks: list[tuple[str, list[tuple[str, str, str]]]] = []
     baselines: list[tuple[str, str, str]] = []
@@ -101,17 +103,30 @@ def result_blocks(
         backbones = [backbone for name, backbone in runs if name == model]
         if model not in with_backbones:
             if model not in hosted:
-                baselines.append((model, model, NO_BACKBONE))
+                baselines += [(label_of(model, backbone), model, backbone) for backbone in backbones]
             continue
-        rows = [
-            (f"random init (`{variant}`)", variant, NO_BACKBONE)
-            for variant in random_variants.get(model, ())
-            if (variant, NO_BACKBONE) in runs
+        variants = random_variants.get(model, ())
+        paper = [(f"random init (`{v}`)", v, NO_BACKBONE) for v in variants if (v, NO_BACKBONE) in runs]
+        matched = [
+            (f"random init, width of `{b.removesuffix(WIDTH_SUFFIX)}` (`{v}`)", v, b)
+            for v in variants
+            for name, b in runs
+            if name == v and is_width_run(b)
         ]
-        blocks.append((model, rows + [(backbone, model, backbone) for backbone in backbones]))
+        blocks.append((model, paper + matched + [(backbone, model, backbone) for backbone in backbones]))
     if baselines:
         blocks.append((BASELINES_BLOCK, baselines))
     return blocks
+
+
+def is_width_run(backbone: str) -> bool:
+    """Whether a run backbone is a width-matched random-init reference (``<name>_width``)."""
+    return backbone.endswith(WIDTH_SUFFIX)
+
+
+def label_of(model: str, backbone: str) -> str:
+    """A baseline row's label: the model, and the backbone whose width it took when it has one."""
+    return model if backbone == NO_BACKBONE else f"{model} (width of `{backbone.removesuffix(WIDTH_SUFFIX)}`)"
 
 
 def recommendation_markdown(

@@ -4,6 +4,8 @@ Each (model, backbone) row is compared, on the users both runs scored, with the 
 interpretable (Tamm & Aljanaki 2024 claim p < 0.05 improvements but report no test):
 
 * ``random``: the same network with randomly initialised item embeddings (the model's random-init variant);
+* ``random_width``: that variant trained at the backbone's embedding width (``item_dim: match``), so that the
+  comparison with random init does not mix content with capacity;
 * ``baseline``: the same model on the baseline backbone (MFCC, the first paper's reference features);
 * ``shuffled``: the same model on the shuffled-embedding control of the same backbone;
 * ``chance``: a random ranking (only where a ``chance_model`` is named: the cold-start table, where "better than
@@ -19,12 +21,13 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
+from audiorec.controls import WIDTH_SUFFIX
 from audiorec.stats import holm, paired_comparison
 
 COMPARED_METRICS = ("HitRate", "Recall", "NDCG")
 """The first paper's three metrics; Precision and MRR are reported but not tested."""
 
-MARKS = {"random": "†", "baseline": "‡", "shuffled": "§", "chance": "¶"}
+MARKS = {"random": "†", "random_width": "‖", "baseline": "‡", "shuffled": "§", "chance": "¶"}
 """Marks a results-table cell gets when the Holm-adjusted Wilcoxon p against that reference is below ``alpha``."""
 
 NO_BACKBONE = "none"
@@ -55,12 +58,15 @@ def comparisons(
     present = set(runs.select("model", "backbone").iter_rows())
     pairs = []
     for model, backbone in sorted(present):
-        if backbone == NO_BACKBONE or backbone.endswith(shuffled_suffix):
+        if backbone == NO_BACKBONE or backbone.endswith((shuffled_suffix, WIDTH_SUFFIX)):
             continue
         for variant in random_variants.get(model, ()):
             if (variant, NO_BACKBONE) in present:
                 pairs.append({"versus": "random", "reference_model": variant, "reference_backbone": NO_BACKBONE})
                 pairs[-1] |= {"model": model, "backbone": backbone}
+            if (variant, backbone + WIDTH_SUFFIX) in present:
+                reference = {"reference_model": variant, "reference_backbone": backbone + WIDTH_SUFFIX}
+                pairs.append({"versus": "random_width", **reference, "model": model, "backbone": backbone})
         if baseline_backbone and backbone != baseline_backbone and (model, baseline_backbone) in present:
             pairs.append({"versus": "baseline", "reference_model": model, "reference_backbone": baseline_backbone})
             pairs[-1] |= {"model": model, "backbone": backbone}
@@ -132,8 +138,9 @@ def marks_legend(baseline_backbone: str | None, alpha: float = 0.05, chance_mode
     chance = f", ¶ the random ranking `{chance_model}`" if chance_model else ""
     return (
         f"Marks: significantly different (paired Wilcoxon signed-rank over users, Holm-adjusted p < {alpha} across "
-        f"every test of the split) from † the model's random-init variant, ‡ {baseline}, § the same model on the "
-        f"shuffled-embedding control{chance}. Every test, with the paired t-test and effect sizes: the "
+        f"every test of the split) from † the model's random-init variant, ‖ that variant at the backbone's width, "
+        f"‡ {baseline}, § the same model on the shuffled-embedding control{chance}. Every test, with the paired "
+        "t-test and effect sizes: the "
         "significance CSV beside this table."
     )
 

@@ -1,11 +1,13 @@
 """The temporal train / validation / test split of the paper (Tamm & Aljanaki 2024, section 2.3), in Polars.
 
-The protocol, for a test start date ``T``:
+The protocol, for a test start date ``T`` and the training window ``[T - train_months, T)``:
 
-1. The event log is compressed to one row per (user, track) pair with its first-listen time ``first_ts``
-   over the *whole* log, so "new to the user" is judged against everything the user ever heard, and its
-   play count ``plays`` inside the window the pair belongs to.
-2. ``train`` holds the pairs first heard in ``[T - train_months, T)``.
+1. The event log is compressed to one row per (user, track) pair with its first-listen time over the *whole*
+   log, so "new to the user" is judged against everything the user ever heard.
+2. ``train`` holds every pair with at least one listen inside the training window, replays of tracks first
+   heard before it included: music listening is mostly replays, and a user's established favourites belong in
+   their profile. ``first_ts`` is the pair's first listen *inside the window* (the order sequence models read)
+   and ``plays`` its listens inside the window.
 3. Evaluation candidates are the pairs first heard in ``[T, T + test_months)``: tracks the user had never
    listened to before ``T``, which is what a recommender that filters out known tracks can still predict.
 4. Candidates whose user or track does not occur in ``train`` are dropped, since no model trained on
@@ -14,9 +16,9 @@ The protocol, for a test start date ``T``:
    the two sets share no user and tuning on ``val`` cannot leak a test user's held-out tracks.
 6. ``cold_test`` keeps the candidates of warm users (present in ``train``) on tracks that have no event at
    all before ``T``; the paper found too few of them for a proper evaluation, so they are reported apart.
-
-A pair first heard before the training window belongs to no split even if it is replayed inside it: the
-user already knew the track, so it is neither a training interaction of the window nor a discovery.
+7. ``heard_before_window`` keeps, for the val and test users, the pairs on train tracks they heard before the
+   training window and not inside it. A ranking removes every track its user heard before ``T`` (train and
+   these pairs): such a track can never be relevant, since relevance means a first listen after ``T``.
 
 Only one pass over the log is needed (a group-by over events before ``T + test_months``); the log may be a
 lazy Parquet scan of hundreds of millions of events, and only the pair-level outputs are materialised.
@@ -39,8 +41,11 @@ import polars as pl
 from audiorec.errors import ParameterError
 from audiorec.tables import atomic_path, write_table
 
-SPLITS: tuple[str, ...] = ("train", "val", "test", "cold_test")
+SPLITS: tuple[str, ...] = ("train", "val", "test", "cold_test", "heard_before_window")
 """Split names, in the order of :meth:`SplitResult.statistics` and of the files :func:`write_split` writes."""
+
+EVALUATION_SPLITS: tuple[str, ...] = ("val", "test")
+"""The splits of the results table; their users' rankings exclude ``train`` and ``heard_before_window``."""
 
 SPLIT_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.String(),
@@ -173,12 +178,17 @@ def _parse_moment(value: Any) -> datetime:
 
 @dataclass(frozen=True)
 class SplitResult:
-    """The four split tables, each following the "split" contract, sorted by (user_id, first_ts, track_id)."""
+    """The split tables, each following the "split" contract, sorted by (user_id, first_ts, track_id).
+
+    ``replayed`` counts the train pairs first heard before the training window (kept in train as replays).
+    """
 
     train: pl.DataFrame
     val: pl.DataFrame
     test: pl.DataFrame
     cold_test: pl.DataFrame
+    heard_before_window: pl.DataFrame
+    replayed: int = 0
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """The tables by split name, in :data:`SPLITS` order."""
@@ -231,7 +241,7 @@ reading the log once more (benchmarks/split_scale.py)."""
 def temporal_split(
     interactions: pl.LazyFrame | pl.DataFrame, config: SplitConfig, *, passes: int | None = None
 ) -> SplitResult:
-    """Split a listening log into train / val / test / cold_test as described in the module docstring.
+    """Split a listening log into the tables of :data:`SPLITS`, as described in the module docstring.
 
     Parameters
     ----------
@@ -247,7 +257,7 @@ def temporal_split(
     Returns
     -------
     SplitResult
-        Four frames following the "split" contract.
+        Frames following the "split" contract, one per name of :data:`SPLITS`.
 
     Raises
     ------
@@ -260,24 +270,45 @@ def temporal_split(
     if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
         raise ParameterError(f"passes must be a positive integer; got {passes!r}")
     parts = [_pairs_by_window(events, config, part, passes) for part in range(passes)]
-    train = _conform(pl.concat([part[0] for part in parts]))
-    candidates = _conform(pl.concat([part[1] for part in parts]))
-    known_tracks = pl.concat([part[2] for part in parts]).unique()
+    train = _conform(pl.concat([part.train for part in parts]))
+    candidates = _conform(pl.concat([part.candidates for part in parts]))
+    known_tracks = pl.concat([part.known_tracks for part in parts]).unique()
     train_users = train.select("user_id").unique()
-    eligible = candidates.join(train_users, on="user_id", how="semi").join(
-        train.select("track_id").unique(), on="track_id", how="semi"
-    )
+    train_tracks = train.select("track_id").unique()
+    eligible = candidates.join(train_users, on="user_id", how="semi").join(train_tracks, on="track_id", how="semi")
     val_users = _assign_val_users(eligible["user_id"], config)
     val = eligible.join(val_users, on="user_id", how="semi")
     test = eligible.join(val_users, on="user_id", how="anti")
     cold_test = candidates.join(known_tracks, on="track_id", how="anti").join(train_users, on="user_id", how="semi")
-    return SplitResult(train=train, val=_conform(val), test=_conform(test), cold_test=_conform(cold_test))
+    heard_before_window = (
+        pl.concat([part.before_window for part in parts])
+        .join(eligible.select("user_id").unique(), on="user_id", how="semi")
+        .join(train_tracks, on="track_id", how="semi")
+    )
+    return SplitResult(
+        train=train,
+        val=_conform(val),
+        test=_conform(test),
+        cold_test=_conform(cold_test),
+        heard_before_window=_conform(heard_before_window),
+        replayed=sum(part.replayed for part in parts),
+    )
 
 
-def _pairs_by_window(
-    events: pl.LazyFrame, config: SplitConfig, part: int, passes: int
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """One pass: the train pairs, the evaluation candidates and the tracks known before ``test_start``.
+@dataclass(frozen=True)
+class _WindowPairs:
+    """What one pass over a share of the users yields (see :func:`_pairs_by_window`)."""
+
+    train: pl.DataFrame
+    candidates: pl.DataFrame
+    known_tracks: pl.DataFrame
+    before_window: pl.DataFrame
+    replayed: int
+
+
+def _pairs_by_window(events: pl.LazyFrame, config: SplitConfig, part: int, passes: int) -> _WindowPairs:
+    """One pass: the train pairs, the evaluation candidates, the tracks known before ``test_start`` and the pairs
+    heard only before the training window.
 
     Only users whose id hashes to ``part`` (modulo ``passes``) are grouped; every pair of a user falls in the
     same pass, so the passes' outputs are disjoint and together equal a single pass's.
@@ -289,28 +320,42 @@ def _pairs_by_window(
     selected = events.filter(timestamp < test_end)
     if passes > 1:
         selected = selected.filter(pl.col("user_id").hash(seed=0) % passes == part)
-    # The window flags are columns before the group-by, so that it only sums and takes a minimum, the
-    # aggregations Polars runs on its fast path.
+    # The window flags are columns before the group-by, so that it only sums and takes minima, the aggregations
+    # Polars runs on its fast path (a null window time is skipped by the minimum).
+    in_window = timestamp.is_between(train_start, test_start, closed="left")
     pairs = (
         selected.with_columns(
-            timestamp.is_between(train_start, test_start, closed="left").cast(pl.UInt32).alias("train_plays"),
+            in_window.cast(pl.UInt32).alias("train_plays"),
             (timestamp >= test_start).cast(pl.UInt32).alias("eval_plays"),
+            (timestamp < train_start).cast(pl.UInt32).alias("before_plays"),
+            pl.when(in_window).then(timestamp).alias("window_ts"),
         )
         .group_by("user_id", "track_id")
-        .agg(timestamp.min().alias("first_ts"), pl.col("train_plays").sum(), pl.col("eval_plays").sum())
+        .agg(
+            timestamp.min().alias("first_ts"),
+            pl.col("window_ts").min(),
+            pl.col("train_plays").sum(),
+            pl.col("eval_plays").sum(),
+            pl.col("before_plays").sum(),
+        )
     )
     first_ts = pl.col("first_ts")
-    train = pairs.filter(first_ts.is_between(train_start, test_start, closed="left")).select(
-        "user_id", "track_id", "first_ts", pl.col("train_plays").alias("plays")
+    in_train = pl.col("train_plays") > 0
+    train = pairs.filter(in_train).select(
+        "user_id", "track_id", pl.col("window_ts").alias("first_ts"), pl.col("train_plays").alias("plays")
     )
+    replayed = pairs.filter(in_train & (first_ts < train_start)).select(pl.len())
     candidates = pairs.filter(first_ts >= test_start).select(
         "user_id", "track_id", "first_ts", pl.col("eval_plays").alias("plays")
     )
     known_tracks = pairs.filter(first_ts < test_start).select("track_id").unique()
+    before_window = pairs.filter((first_ts < train_start) & ~in_train).select(
+        "user_id", "track_id", "first_ts", pl.col("before_plays").alias("plays")
+    )
     # The streaming engine reads the log in batches into the group-by, so the events are never all in memory
     # at once: peak memory follows the number of (user, track) pairs of the pass, not the number of events.
-    train_frame, candidate_frame, known_frame = pl.collect_all([train, candidates, known_tracks], engine="streaming")
-    return train_frame, candidate_frame, known_frame
+    frames = pl.collect_all([train, candidates, known_tracks, before_window, replayed], engine="streaming")
+    return _WindowPairs(*frames[:4], replayed=int(frames[4].item()))
 
 
 def _assign_val_users(users: pl.Series, config: SplitConfig) -> pl.DataFrame:
@@ -336,7 +381,7 @@ def _conform(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def write_split(result: SplitResult, out_dir: str | os.PathLike[str]) -> None:
-    """Write ``{train,val,test,cold_test}.parquet`` and ``stats.csv`` into ``out_dir``, each file atomically."""
+    """Write one Parquet file per split (:data:`SPLITS`) and ``stats.csv`` into ``out_dir``, each atomically."""
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in result.frames().items():

@@ -3,7 +3,7 @@
 The Snakemake scripts and the command-line interface both call these, so a stage behaves the same inside
 and outside the workflow. Everything below them works on arrays and DataFrames.
 
-Each stage imports the heavy parts of the library (torch, librosa, FAISS, SciPy) inside its function: every
+Each stage imports the heavy parts of the library (torch, librosa, SciPy) inside its function: every
 Snakemake job is a fresh process, and a job should not pay seconds of imports for code it never runs.
 """
 
@@ -13,16 +13,13 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
 from audiorec.datasets import get_source
 from audiorec.errors import ParameterError
 from audiorec.tables import read_embeddings, read_table, resolve_audio_path, write_table, write_text_atomic
-
-if TYPE_CHECKING:
-    from audiorec.recommenders import Catalogue, Recommender, TrainData
 
 log = logging.getLogger(__name__)
 
@@ -133,139 +130,8 @@ def split_dataset(interactions_path: str | Path, split_options: Mapping[str, Any
     result = temporal_split(interactions, SplitConfig.from_mapping(split_options))
     write_split(result, out_dir)
     log.info("split statistics:\n%s", result.statistics())
-
-
-def recommend(
-    model_spec: Mapping[str, Any],
-    seed: int,
-    train_path: str | Path,
-    target_paths: Sequence[str | Path],
-    tracks_path: str | Path,
-    embeddings_path: str | Path | None,
-    top_k: int,
-    out_path: str | Path,
-    *,
-    shuffle: bool = False,
-    validation_path: str | Path | None = None,
-    checkpoint_path: str | Path | None = None,
-    training_log_path: str | Path | None = None,
-    threads: int | None = None,
-) -> None:
-    """Fit a recommender on train and write top-``top_k`` lists for every user of the target splits.
-
-    ``shuffle`` permutes the embedding rows with ``seed`` first (the shuffled-embedding control, see
-    :mod:`audiorec.controls`). A trained model (:class:`~audiorec.recommenders.TrainedRecommender`) learns on
-    every train user, early-stops on ``validation_path``, and writes its best weights to ``checkpoint_path``
-    and one row per epoch to ``training_log_path``; its per-epoch resume state lives beside the checkpoint.
-    ``threads`` caps torch's CPU threads at the job's allotment: more threads than cores make small kernels
-    spin instead of compute.
-    """
-    from audiorec.recommenders import RunFiles, TrainData, TrainedRecommender, recommendations_frame, recommender_class
-
-    model = recommender_class(model_spec["kind"]).from_options(dict(model_spec.get("options") or {}), seed)
-    catalogue = model_catalogue(model, tracks_path, embeddings_path, shuffle, seed)
-    train = read_table(train_path, "split")
-    if isinstance(model, TrainedRecommender):
-        if validation_path is None or checkpoint_path is None or training_log_path is None:
-            raise ParameterError(
-                f"model {model_spec['kind']} trains: it needs validation_path, checkpoint_path and training_log_path"
-            )
-        fit_train, validation = fitting_data(train, validation_path, catalogue, threads)
-        model.fit(catalogue, fit_train, validation, RunFiles.beside(checkpoint_path, training_log_path))
-    users = sorted(set().union(*(read_table(p, "split").get_column("user_id").to_list() for p in target_paths)))
-    train_data = TrainData.build(train, catalogue, users)
-    scores, items = model.recommend(catalogue, train_data, top_k)
-    frame = recommendations_frame(train_data.user_ids, catalogue, scores, items)
-    complete = frame.group_by("user_id").len().filter(pl.col("len") >= top_k).height
-    short = len(users) - complete
-    if short:
-        log.warning("%d of %d users received fewer than %d recommendations", short, len(users), top_k)
-    write_table(frame, out_path, kind="recommendations", metadata={"model": dict(model_spec), "seed": seed})
-
-
-def fitting_data(
-    train: pl.DataFrame, validation_path: str | Path, catalogue: Catalogue, threads: int | None
-) -> tuple[TrainData, TrainData]:
-    """Train and validation pairs indexed for every train user, as a trained model learns (and is restored) on
-    them; caps torch's CPU threads at ``threads`` first, since the model's work follows."""
-    from audiorec.recommenders import TrainData
-
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-    fit_users = sorted(train.get_column("user_id").unique().to_list())
-    validation = TrainData.build(read_table(validation_path, "split"), catalogue, fit_users)
-    return TrainData.build(train, catalogue, fit_users), validation
-
-
-def model_catalogue(
-    model: Recommender, tracks_path: str | Path, embeddings_path: str | Path | None, shuffle: bool, seed: int
-) -> Catalogue:
-    """The items a model ranks: the embeddings table's tracks (permuted when ``shuffle``), else every track."""
-    from audiorec.recommenders import Catalogue
-
-    if not model.uses_embeddings:
-        return Catalogue.from_tracks(read_table(tracks_path, "tracks").get_column("track_id").to_list())
-    if embeddings_path is None:
-        raise ParameterError(f"model {model.kind} needs an embeddings table")
-    track_ids, vectors = read_embeddings(embeddings_path)
-    if shuffle:
-        from audiorec.controls import shuffle_rows
-
-        vectors = shuffle_rows(vectors, seed)
-    return Catalogue.from_tracks(track_ids, vectors)
-
-
-def recommend_new_items(
-    model_spec: Mapping[str, Any],
-    seed: int,
-    train_path: str | Path,
-    cold_path: str | Path,
-    tracks_path: str | Path,
-    embeddings_path: str | Path | None,
-    top_k: int,
-    out_path: str | Path,
-    *,
-    shuffle: bool = False,
-    validation_path: str | Path | None = None,
-    checkpoint_path: str | Path | None = None,
-    threads: int | None = None,
-) -> None:
-    """Rank the new releases of the evaluation window for every user of the cold-item split.
-
-    The candidates are the tracks of ``cold_path`` (tracks first heard in the evaluation window, so nobody heard
-    them in train) that are in the model's catalogue; every other track is left out of the ranking, so the list
-    measures how well the model orders unseen items, not how it trades them against known ones. A trained model
-    is restored from ``checkpoint_path`` (what rule train_recommender wrote), not trained again; ``threads`` caps
-    torch's CPU threads as in :func:`recommend`.
-    """
-    from audiorec.recommenders import TrainData, TrainedRecommender, recommendations_frame, recommender_class
-    from audiorec.recommenders.base import top_k_of_candidates
-
-    model = recommender_class(model_spec["kind"]).from_options(dict(model_spec.get("options") or {}), seed)
-    if not model.ranks_unseen_items:
-        raise ParameterError(f"model {model.kind} cannot rank items unheard in train; it has no cold-start ranking")
-    catalogue = model_catalogue(model, tracks_path, embeddings_path, shuffle, seed)
-    train = read_table(train_path, "split")
-    cold = read_table(cold_path, "split")
-    if isinstance(model, TrainedRecommender):
-        if validation_path is None or checkpoint_path is None:
-            raise ParameterError(f"model {model.kind} is restored from a checkpoint: it needs validation_path too")
-        model.restore(catalogue, *fitting_data(train, validation_path, catalogue, threads), checkpoint_path)
-    candidate_index = catalogue.index_of(cold.get_column("track_id").unique().sort())
-    missing = int((candidate_index < 0).sum())
-    if missing:
-        log.warning("%d new tracks of %s have no embedding and are not ranked", missing, cold_path)
-    candidates = candidate_index[candidate_index >= 0]
-    users = sorted(cold.get_column("user_id").unique().to_list())
-    train_data = TrainData.build(train, catalogue, users)
-    log.info("ranking %d new tracks for %d users", len(candidates), len(users))
-    scores, items = top_k_of_candidates(
-        model.score_candidates(catalogue, train_data, candidates), candidates, train_data.heard, top_k
-    )
-    frame = recommendations_frame(train_data.user_ids, catalogue, scores, items)
-    write_table(frame, out_path, kind="recommendations", metadata={"model": dict(model_spec), "seed": seed})
+    share = result.replayed / max(result.train.height, 1)
+    log.info("%d train pairs (%.1f %%) replay tracks first heard before the window", result.replayed, 100 * share)
 
 
 def evaluate(recommendations_path: str | Path, truth_path: str | Path, ks: Sequence[int], out_path: str | Path) -> None:
@@ -285,13 +151,15 @@ def aggregate(
     significance_path: str | Path,
     tests: Mapping[str, Any],
     title: str = "Recommendation results",
+    uncovered_path: str | Path | None = None,
 ) -> None:
     """Collect per-user metrics of every run into the results table (CSV and Markdown) and test its rows.
 
     Each element of ``runs`` names a metrics file (``path``) and its ``split``, ``model``, ``backbone`` and
     ``seed``. ``tests`` holds ``random_variants`` (model -> its random-init variants), ``baseline_backbone``,
     ``shuffled_suffix``, ``alpha`` and optionally ``chance_model`` (see :mod:`audiorec.significance`).
-    ``title`` heads the Markdown table (the same stage writes the cold-start table).
+    ``title`` heads the Markdown table (the same stage writes the cold-start table); ``uncovered_path`` (the main
+    table's candidate set, :mod:`audiorec.candidates`) adds a note of how many train items every row ranks.
     """
     from audiorec.report import COLD_SPLIT, cold_start_note, metric_columns, recommendation_markdown, summarize_runs
     from audiorec.significance import marks_legend, significance_marks, significance_table
@@ -319,6 +187,11 @@ def aggregate(
     write_text_atomic(significance.write_csv(float_precision=6), significance_path)
     cold = any(run["split"] == COLD_SPLIT for run in runs)
     note = cold_start_note(split_stats, metric_columns(per_user)) if cold else None
+    if uncovered_path is not None:
+        from audiorec.candidates import coverage_note, read_uncovered
+
+        train_items = int(split_stats.filter(pl.col("split") == "train").get_column("items")[0])
+        note = coverage_note(train_items, read_uncovered(uncovered_path))
     models = [run["model"] for run in runs]
     markdown = recommendation_markdown(
         summary, split_stats, marks, legend, title, tests["random_variants"], models, note
@@ -488,22 +361,34 @@ def ssl_summary(
 
 def layer_sweep(
     shard_paths: Sequence[str | Path],
-    train_path: str | Path,
+    split_paths: Mapping[str, str | Path],
     truth_path: str | Path,
     model_spec: Mapping[str, Any],
     ks: Sequence[int],
     csv_path: str | Path,
 ) -> None:
     """Score every hidden layer stored in a backbone's shards with one training-free model (see
-    :mod:`audiorec.layer_sweep`) and write one row per layer."""
+    :mod:`audiorec.layer_sweep`) on the users of ``truth_path`` (the validation split), and write one row per
+    layer. ``split_paths`` names the ``train``, ``heard_before_window`` and ``uncovered`` files: each layer ranks
+    the candidate set of the results table with the same exclusions."""
+    from audiorec.candidates import candidate_track_ids, read_uncovered
     from audiorec.embed import read_shard_layers
     from audiorec.layer_sweep import sweep_layers
 
     combined, per_layer, _ = read_shard_layers(shard_paths)
     track_ids = combined.column("track_id").to_pylist()
     log.info("%d layers of %d tracks: %s", len(per_layer), len(track_ids), ", ".join(per_layer))
+    train = read_table(split_paths["train"], "split")
+    candidates = candidate_track_ids(train, read_uncovered(split_paths["uncovered"]))
     table = sweep_layers(
-        track_ids, per_layer, read_table(train_path, "split"), read_table(truth_path, "split"), model_spec, ks
+        track_ids,
+        per_layer,
+        train,
+        read_table(truth_path, "split"),
+        model_spec,
+        ks,
+        heard_before=read_table(split_paths["heard_before_window"], "split"),
+        candidates=candidates,
     )
     write_text_atomic(table.write_csv(float_precision=6), csv_path)
 

@@ -6,6 +6,7 @@ import re
 import pyarrow.parquet as pq
 
 from audiorec.config import canonical_json
+from audiorec.controls import SHUFFLED_SUFFIX, WIDTH_SUFFIX, matches_width
 from audiorec.backbones import backbone_class
 from audiorec.datasets import (
     SOURCE_FEATURES,
@@ -42,17 +43,37 @@ NO_BACKBONE = "none"
 EVAL_SPLITS = ["val", "test"]
 # The split of warm users' first listens to new releases, ranked apart (rule recommend_new_items).
 COLD_SPLIT = "cold_test"
-# The {backbone} of a shuffled-embedding control is its backbone's name plus this suffix.
-SHUFFLED_SUFFIX = "_shuffled"
+
+
+def width_matched(model):
+    """Whether a model is a random-init variant trained at its backbones' widths (item_dim: match)."""
+    return matches_width(config["models"][model].get("options"))
+
+
+def audio_backbones_of_kind(kind):
+    """Backbones (not shuffled) that the models whose random-init variant is ``kind`` run on, in config order."""
+    names = {
+        source
+        for model, entry in config["models"].items()
+        if recommender_class(entry["kind"]).random_variant == kind
+        for _, source, shuffle in backbone_references(model)
+        if source is not None and not shuffle
+    }
+    return [name for name in config["backbones"] if name in names]
 
 
 def backbone_references(model):
     """(run backbone, embeddings backbone, shuffled) for each backbone a model runs on.
 
     A reference is a backbone name or {backbone: name, shuffle: true}; the latter is the shuffled-embedding
-    control, which runs on the same table with rows permuted and is reported as backbone "<name>_shuffled".
+    control, which runs on the same table with rows permuted and is reported as backbone "<name>_shuffled". A
+    width-matched random-init model (audiorec.controls) runs once per backbone of the models it is the variant
+    of (or of its own ``backbones``), reading only the table's width, as backbone "<name>_width".
     """
     entry = config["models"][model]
+    if width_matched(model):
+        names = entry.get("backbones") or audio_backbones_of_kind(entry["kind"])
+        return [(name + WIDTH_SUFFIX, name, False) for name in names]
     if not recommender_class(entry["kind"]).uses_embeddings:
         return [(NO_BACKBONE, None, False)]
     references = []
@@ -68,18 +89,18 @@ def backbone_references(model):
     return references
 
 
-def shuffled_backbones():
-    """Run backbone names of every shuffled-embedding control in the config."""
+def control_backbones():
+    """Run backbone names of every shuffled-embedding control and width-matched reference in the config."""
     names = {
         run
         for model in config["models"]
-        for run, _, shuffle in backbone_references(model)
-        if shuffle
+        for run, source, _ in backbone_references(model)
+        if source is not None and run != source
     }
     clash = sorted(names & set(config["backbones"]))
     if clash:
         raise ValueError(
-            f"backbone name(s) {clash} are taken by shuffled-embedding controls"
+            f"backbone name(s) {clash} are taken by shuffled-embedding controls or width-matched references"
         )
     return sorted(names)
 
@@ -95,7 +116,7 @@ def trained_models():
 
 wildcard_constraints:
     dataset=_alternatives(config["datasets"]),
-    backbone=_alternatives([*config["backbones"], *shuffled_backbones(), NO_BACKBONE]),
+    backbone=_alternatives([*config["backbones"], *control_backbones(), NO_BACKBONE]),
     model=_alternatives(config["models"]),
     seed=r"\d+",
     shard=r"\d+",
@@ -187,48 +208,82 @@ def embed_shards(wildcards):
     }
 
 
-def recommend_inputs(wildcards):
+def split_file(dataset, name):
+    return f"results/{dataset}/split/{name}.parquet"
+
+
+def split_files(model):
+    """Split tables a run of ``model`` reads (rule recommend passes them to audiorec.runs by these names)."""
+    names = ["train", "heard_before_window"]
+    return names + ["val"] if model in trained_models() else names
+
+
+def recommendation_backbones():
+    """Backbones whose embeddings some model of the config reads: together they decide the candidate set."""
+    return sorted(
+        {
+            source
+            for model in config["models"]
+            for _, source, _ in backbone_references(model)
+            if source is not None
+        }
+    )
+
+
+def run_inputs(wildcards):
+    """Split tables, the candidate set (through checkpoint candidates) and embeddings a run of a model reads."""
     inputs = {
-        "train": f"results/{wildcards.dataset}/split/train.parquet",
-        "targets": [
-            f"results/{wildcards.dataset}/split/{split}.parquet"
-            for split in EVAL_SPLITS
-        ],
-        "tracks": f"results/{wildcards.dataset}/data/tracks.parquet",
+        name: split_file(wildcards.dataset, name)
+        for name in split_files(wildcards.model)
     }
-    if model_uses_embeddings(wildcards.model):
-        if wildcards.backbone == NO_BACKBONE:
-            raise ValueError(f"model {wildcards.model!r} needs a backbone")
+    candidates = checkpoints.candidates.get(dataset=wildcards.dataset)
+    inputs["uncovered"] = candidates.output.uncovered
+    source = run_source(wildcards.model, wildcards.backbone)
+    if source is not None:
         inputs["embeddings"] = (
-            f"results/{wildcards.dataset}/embeddings/{source_backbone(wildcards.backbone)}.parquet"
+            f"results/{wildcards.dataset}/embeddings/{source}.parquet"
         )
     return inputs
 
 
+def run_source(model, backbone):
+    """The backbone whose embeddings table a run reads (None for a model without one)."""
+    sources = {run: source for run, source, _ in backbone_references(model)}
+    if backbone not in sources:
+        raise ValueError(f"model {model!r} does not run on backbone {backbone!r}")
+    return sources[backbone]
+
+
+def recommend_inputs(wildcards):
+    """Inputs of rules recommend and train_recommender: what the run reads, and the users to rank."""
+    targets = [split_file(wildcards.dataset, split) for split in EVAL_SPLITS]
+    return run_inputs(wildcards) | {"targets": targets}
+
+
 def new_items_inputs(wildcards):
-    """Inputs of rule recommend_new_items (the cold split; a trained model's checkpoint and validation split)."""
+    """Inputs of rule recommend_new_items (the cold split; a trained model's checkpoint)."""
     if not ranks_new_items(wildcards.model):
         raise ValueError(
             f"model {wildcards.model!r} cannot rank items unheard in train"
         )
-    inputs = recommend_inputs(wildcards)
-    del inputs["targets"]
-    inputs["cold"] = f"results/{wildcards.dataset}/split/{COLD_SPLIT}.parquet"
+    inputs = run_inputs(wildcards)
+    inputs[COLD_SPLIT] = split_file(wildcards.dataset, COLD_SPLIT)
     if wildcards.model in trained_models():
         run = f"results/{wildcards.dataset}/runs/{wildcards.model}/{wildcards.backbone}/seed{wildcards.seed}"
         inputs["checkpoint"] = f"{run}/checkpoint.pt"
-        inputs["validation"] = f"results/{wildcards.dataset}/split/val.parquet"
     return inputs
 
 
-def source_backbone(name):
-    """The backbone whose embeddings table a run backbone reads (a shuffled control reads its backbone's)."""
-    return name.removesuffix(SHUFFLED_SUFFIX) if is_shuffled(name) else name
+def run_split_files(wildcards):
+    """Names of the split inputs a run's script passes on, with the candidate set."""
+    return [*split_files(wildcards.model), "uncovered"]
 
 
-def is_shuffled(name):
-    """Whether a run backbone is a shuffled-embedding control (rows permuted with the run's seed)."""
-    return name in shuffled_backbones()
+def is_shuffled(model, backbone):
+    """Whether a run is a shuffled-embedding control (rows permuted with the run's seed)."""
+    return any(
+        shuffle for run, _, shuffle in backbone_references(model) if run == backbone
+    )
 
 
 def random_variants():

@@ -26,6 +26,7 @@ rule aggregate:
     input:
         metrics=lambda wildcards: [run["path"] for run in metrics_runs(wildcards)],
         split_stats="results/{dataset}/split/stats.csv",
+        uncovered="results/{dataset}/split/uncovered.csv",
     output:
         csv=report(
             "results/{dataset}/tables/recommendation.csv",

@@ -1,4 +1,27 @@
-# One run = (model, backbone, seed): fit on train, rank the catalogue for every val/test user.
+# The candidate set every val/test ranking chooses from: the train items that every backbone a model reads could
+# embed (audiorec.candidates). A checkpoint, so that Snakemake compares the small file's checksum once it is
+# rewritten: a new backbone that embeds every train item reruns no model (a dry run still lists them).
+checkpoint candidates:
+    input:
+        train="results/{dataset}/split/train.parquet",
+        embeddings=expand(
+            "results/{{dataset}}/embeddings/{backbone}.parquet",
+            backbone=recommendation_backbones(),
+        ),
+    output:
+        uncovered="results/{dataset}/split/uncovered.csv",
+    log:
+        "results/{dataset}/logs/candidates.log",
+    localrule: True
+    resources:
+        mem_mb=2000,
+    params:
+        backbones=recommendation_backbones(),
+    script:
+        "../scripts/candidates.py"
+
+
+# One run = (model, backbone, seed): fit on train, rank the candidate set for every val/test user.
 
 
 rule recommend:
@@ -17,7 +40,8 @@ rule recommend:
     params:
         model=lambda wildcards: canonical_json(model_spec(wildcards.model)),
         top_k=config["recommend"]["top_k"],
-        shuffle=lambda wildcards: is_shuffled(wildcards.backbone),
+        shuffle=lambda wildcards: is_shuffled(wildcards.model, wildcards.backbone),
+        split_files=run_split_files,
     script:
         "../scripts/recommend.py"
 
@@ -37,6 +61,7 @@ rule recommend_new_items:
     params:
         model=lambda wildcards: canonical_json(model_spec(wildcards.model)),
         top_k=config["recommend"]["top_k"],
-        shuffle=lambda wildcards: is_shuffled(wildcards.backbone),
+        shuffle=lambda wildcards: is_shuffled(wildcards.model, wildcards.backbone),
+        split_files=lambda wildcards: [*run_split_files(wildcards), COLD_SPLIT],
     script:
         "../scripts/recommend_new_items.py"

@@ -30,12 +30,17 @@ rule figures:
         "../scripts/figures.py"
 
 
-# Every hidden layer of the swept backbones, ranked by one training-free model from the shards (no forward pass).
+# Every hidden layer of the swept backbones, ranked by one training-free model from the shards (no forward pass),
+# scored on the validation split: choosing a layer is model selection, which must never look at test.
 rule layer_sweep:
     input:
         shards=lambda wildcards: embed_shards(wildcards)["vectors"],
         train="results/{dataset}/split/train.parquet",
-        truth="results/{dataset}/split/test.parquet",
+        heard_before_window="results/{dataset}/split/heard_before_window.parquet",
+        uncovered=lambda wildcards: checkpoints.candidates.get(
+            dataset=wildcards.dataset
+        ).output.uncovered,
+        truth="results/{dataset}/split/val.parquet",
     output:
         csv="results/{dataset}/layers/{backbone}.csv",
     log:

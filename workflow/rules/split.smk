@@ -1,4 +1,5 @@
-# The first paper's temporal split: 12 months of train, one month of val/test split by user.
+# The first paper's temporal split: 12 months of train, one month of val/test split by user, and what each
+# evaluation user heard before the training window (removed from their rankings with train).
 
 
 rule split_temporal:
@@ -9,6 +10,7 @@ rule split_temporal:
         val="results/{dataset}/split/val.parquet",
         test="results/{dataset}/split/test.parquet",
         cold_test="results/{dataset}/split/cold_test.parquet",
+        heard_before_window="results/{dataset}/split/heard_before_window.parquet",
         stats="results/{dataset}/split/stats.csv",
     log:
         "results/{dataset}/logs/split_temporal.log",

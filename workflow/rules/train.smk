@@ -9,7 +9,6 @@ ruleorder: train_recommender > recommend
 rule train_recommender:
     input:
         unpack(recommend_inputs),
-        validation="results/{dataset}/split/val.parquet",
     output:
         recommendations="results/{dataset}/runs/{model}/{backbone}/seed{seed}/recommendations.parquet",
         checkpoint="results/{dataset}/runs/{model}/{backbone}/seed{seed}/checkpoint.pt",
@@ -30,6 +29,7 @@ rule train_recommender:
     params:
         model=lambda wildcards: canonical_json(model_spec(wildcards.model)),
         top_k=config["recommend"]["top_k"],
-        shuffle=lambda wildcards: is_shuffled(wildcards.backbone),
+        shuffle=lambda wildcards: is_shuffled(wildcards.model, wildcards.backbone),
+        split_files=run_split_files,
     script:
         "../scripts/recommend.py"

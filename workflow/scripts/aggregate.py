@@ -16,4 +16,5 @@ aggregate(
     snakemake.output.significance,
     json.loads(snakemake.params.tests),
     snakemake.params.title,
+    snakemake.input.get("uncovered"),
 )

@@ -10,7 +10,7 @@ from audiorec.stages import layer_sweep
 
 layer_sweep(
     snakemake.input.shards,
-    snakemake.input.train,
+    {name: snakemake.input[name] for name in ("train", "heard_before_window", "uncovered")},
     snakemake.input.truth,
     json.loads(snakemake.params.model),
     snakemake.params.ks,

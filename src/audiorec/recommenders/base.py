@@ -13,7 +13,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from audiorec.errors import ParameterError
-from audiorec.recommenders.retrieval import DEFAULT_BATCH_SIZE, exclude_and_cut, heard_matrix
+from audiorec.recommenders.retrieval import heard_matrix, top_k_unheard
 
 
 @dataclass(frozen=True)
@@ -54,23 +54,41 @@ class Catalogue:
 
 @dataclass(frozen=True)
 class TrainData:
-    """Train pairs indexed against a catalogue: user ids, and a users × items heard matrix with play counts.
+    """Train pairs indexed against a catalogue for a set of users, and what their rankings must leave out.
 
-    ``listen_order`` has the sparsity of ``heard`` and holds each pair's rank in its user's history by first
-    listen (1 = earliest; ties by catalogue index), so sequential models can rebuild listening sequences. It
-    is ``None`` when the table has no ``first_ts`` column.
+    ``heard`` (boolean) and ``plays`` (play counts) are the users × items train pairs: a user's profile.
+    ``excluded`` is every pair a ranking may not return: the train pairs and the tracks the user heard before the
+    training window (:func:`audiorec.split.temporal_split`); none of them can be a first listen after it.
+    ``item_plays`` is each catalogue item's total train play count over *every* user of the train table, not only
+    the users indexed here, so that popularity does not depend on who is evaluated. ``listen_order`` has the
+    sparsity of ``heard`` and holds each pair's rank in its user's history by first listen in the window
+    (1 = earliest; ties by catalogue index), so sequential models can rebuild listening sequences; it is ``None``
+    when the table has no ``first_ts`` column.
     """
 
     user_ids: np.ndarray
     heard: sp.csr_matrix
     plays: sp.csr_matrix
+    excluded: sp.csr_matrix
+    item_plays: np.ndarray
     listen_order: sp.csr_matrix | None = None
 
     @classmethod
-    def build(cls, train: pl.DataFrame, catalogue: Catalogue, user_ids: Sequence[str]) -> TrainData:
-        """Index ``train`` (split contract) for ``user_ids``; pairs outside the catalogue are dropped."""
+    def build(
+        cls,
+        train: pl.DataFrame,
+        catalogue: Catalogue,
+        user_ids: Sequence[str],
+        heard_before: pl.DataFrame | None = None,
+    ) -> TrainData:
+        """Index ``train`` (split contract) for ``user_ids``; pairs outside the catalogue are dropped.
+
+        ``heard_before`` holds further (user, track) pairs to exclude from the rankings (the split's
+        ``heard_before_window`` table); without it only the train pairs are excluded.
+        """
         users = np.asarray(list(user_ids), dtype=object)
         user_lookup = pl.DataFrame({"user_id": users.astype(str), "user_index": np.arange(len(users), dtype=np.int64)})
+        shape = (len(users), len(catalogue))
         columns = ["user_id", "track_id", "plays", *(["first_ts"] if "first_ts" in train.columns else [])]
         pairs = train.select(columns).join(user_lookup, on="user_id", how="inner")
         item_index = catalogue.index_of(pairs.get_column("track_id"))
@@ -78,7 +96,6 @@ class TrainData:
         user_index = pairs.get_column("user_index").to_numpy()[known]
         item_index = item_index[known]
         plays = pairs.get_column("plays").to_numpy()[known].astype(np.float32)
-        shape = (len(users), len(catalogue))
         play_matrix = sp.csr_matrix((plays, (user_index, item_index)), shape=shape)
         play_matrix.sum_duplicates()
         order = None
@@ -86,7 +103,42 @@ class TrainData:
             first_ts = pairs.get_column("first_ts").dt.epoch("us").to_numpy()[known]
             order = listen_order_matrix(user_index, item_index, first_ts, shape)
         heard = heard_matrix(user_index, item_index, *shape)
-        return cls(user_ids=users, heard=heard, plays=play_matrix, listen_order=order)
+        excluded = heard
+        if heard_before is not None:
+            earlier = heard_before.select("user_id", "track_id").join(user_lookup, on="user_id", how="inner")
+            earlier_items = catalogue.index_of(earlier.get_column("track_id"))
+            inside = earlier_items >= 0
+            earlier_users = earlier.get_column("user_index").to_numpy()[inside]
+            excluded = heard + heard_matrix(earlier_users, earlier_items[inside], *shape)
+        return cls(
+            user_ids=users,
+            heard=heard,
+            plays=play_matrix,
+            excluded=sp.csr_matrix(excluded, dtype=bool),
+            item_plays=item_play_counts(train, catalogue),
+            listen_order=order,
+        )
+
+
+def zscore_like(vectors: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``vectors`` z-scored per dimension with ``reference``'s mean and standard deviation (constant dimensions are
+    only centred). Tracks outside a catalogue are standardised with the catalogue's statistics, so that they land
+    where catalogue tracks do."""
+    reference = np.asarray(reference, dtype=np.float32)
+    scale = reference.std(axis=0)
+    return ((np.asarray(vectors, dtype=np.float32) - reference.mean(axis=0)) / np.where(scale > 0, scale, 1.0)).astype(
+        np.float32
+    )
+
+
+def item_play_counts(train: pl.DataFrame, catalogue: Catalogue) -> np.ndarray:
+    """Total train plays of each catalogue item over every user of ``train`` (float32, 0 for unplayed items)."""
+    totals = train.group_by("track_id").agg(pl.col("plays").sum())
+    index = catalogue.index_of(totals.get_column("track_id"))
+    counts = np.zeros(len(catalogue), dtype=np.float32)
+    inside = index >= 0
+    np.add.at(counts, index[inside], totals.get_column("plays").to_numpy()[inside].astype(np.float32))
+    return counts
 
 
 def listen_order_matrix(
@@ -115,7 +167,7 @@ class Recommender(ABC):
     """Kind of the same network with randomly initialised item embeddings, the reference its results are tested
     against (the first paper's random-init rows)."""
     ranks_unseen_items: ClassVar[bool] = False
-    """Whether :meth:`score_candidates` can score items nobody heard in train: true of models that score an item
+    """Whether :meth:`score_new_items` can score items nobody heard in train: true of models that score an item
     from its content (an audio embedding), and of the random ranking, the chance reference of that table."""
 
     @classmethod
@@ -127,22 +179,22 @@ class Recommender(ABC):
     def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` unheard items for every user of ``train``: ``(scores, items)``, each ``(n_users, k)``."""
 
-    def score_candidates(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
-        """Scores ``(n_users, len(candidates))`` of the catalogue items ``candidates`` for every user of ``train``.
+    def score_new_items(self, catalogue: Catalogue, train: TrainData, embeddings: np.ndarray) -> np.ndarray:
+        """Scores ``(n_users, len(embeddings))`` of tracks outside the catalogue, given their embeddings.
 
-        The cold-start evaluation ranks only new releases (items with no train interaction), which is what
-        tells whether the content side of a model works. Only models with :attr:`ranks_unseen_items` can; they
-        implement :meth:`candidate_scores`.
+        The cold-start evaluation ranks only new releases (tracks nobody heard before the evaluation window, so
+        outside every model's catalogue), which is what tells whether the content side of a model works. Only
+        models with :attr:`ranks_unseen_items` can; they implement :meth:`new_item_scores`.
         """
         if not self.ranks_unseen_items:
             raise ParameterError(
                 f"model {self.kind} scores items by their train interactions: it cannot rank new items"
             )
-        return self.candidate_scores(catalogue, train, candidates)
+        return self.new_item_scores(catalogue, train, np.asarray(embeddings, dtype=np.float32))
 
-    def candidate_scores(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
-        """What :meth:`score_candidates` returns, for a model with :attr:`ranks_unseen_items`."""
-        raise NotImplementedError(f"model {self.kind} declares ranks_unseen_items but scores no candidates")
+    def new_item_scores(self, catalogue: Catalogue, train: TrainData, embeddings: np.ndarray) -> np.ndarray:
+        """What :meth:`score_new_items` returns, for a model with :attr:`ranks_unseen_items`."""
+        raise NotImplementedError(f"model {self.kind} declares ranks_unseen_items but scores no new items")
 
 
 @dataclass(frozen=True)
@@ -188,25 +240,11 @@ class TrainedRecommender(Recommender):
         """Load what :meth:`fit` saved to ``checkpoint`` on the same catalogue and splits, instead of training."""
 
 
-def top_k_of_candidates(
-    scores: np.ndarray, candidates: np.ndarray, heard: sp.csr_matrix, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` of ``candidates`` (catalogue indices) for each row of ``scores``, heard items removed.
-
-    The same contract as :meth:`Recommender.recommend`: ``(scores, items)`` of shape ``(n_users, k)`` with catalogue
-    indices, ties broken by catalogue index, ``-1`` padding where fewer than ``k`` candidates are unheard.
-    """
-    candidates = np.asarray(candidates, dtype=np.int64)
-    if scores.shape != (heard.shape[0], len(candidates)):
-        raise ParameterError(f"scores have shape {scores.shape}, expected {(heard.shape[0], len(candidates))}")
-    top_scores = np.full((len(scores), k), -np.inf, dtype=np.float32)
-    top_items = np.full((len(scores), k), -1, dtype=np.int64)
-    for start in range(0, len(scores), DEFAULT_BATCH_SIZE):  # bounds the sort's temporaries
-        rows = slice(start, start + DEFAULT_BATCH_SIZE)
-        block = np.asarray(scores[rows], dtype=np.float32)
-        items = np.broadcast_to(candidates, block.shape).copy()
-        top_scores[rows], top_items[rows] = exclude_and_cut(block, items, heard[rows], k)
-    return top_scores, top_items
+def top_k_of_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` columns of each row of a full score matrix, with the tie policy of every ranking (lower index
+    first) and ``-1`` padding where the matrix has fewer than ``k`` columns."""
+    excluded = sp.csr_matrix(scores.shape, dtype=bool)
+    return top_k_unheard(lambda rows: scores[rows], excluded, k)
 
 
 def recommendations_frame(

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from audiorec.config import dataclass_from_mapping
 from audiorec.recommenders.base import Catalogue, Recommender, TrainData
-from audiorec.recommenders.retrieval import top_k_excluding
+from audiorec.recommenders.retrieval import top_k_unheard
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,11 @@ class NoOptions:
 
 
 class PopularityRecommender(Recommender):
-    """Ranks every user's unheard tracks by their total train play count."""
+    """Ranks every user's unheard tracks by their total train play count over every train user.
+
+    Counting over all train users (:attr:`TrainData.item_plays`), not only the users being ranked, keeps the
+    baseline's definition independent of who happens to be active in the evaluation window.
+    """
 
     kind = "popularity"
 
@@ -28,14 +33,8 @@ class PopularityRecommender(Recommender):
         return cls()
 
     def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
-        counts = np.asarray(train.plays.sum(axis=0)).ravel().astype(np.float32)
-        order = np.lexsort((np.arange(len(counts)), -counts))
-
-        def search(rows: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
-            top = order[:fetch]
-            return np.tile(counts[top], (len(rows), 1)), np.tile(top, (len(rows), 1))
-
-        return top_k_excluding(search, train.heard, k)
+        counts = torch.as_tensor(train.item_plays, dtype=torch.float32)
+        return top_k_unheard(lambda rows: counts.expand(rows.stop - rows.start, -1).clone(), train.excluded, k)
 
 
 class RandomRecommender(Recommender):
@@ -53,23 +52,18 @@ class RandomRecommender(Recommender):
         dataclass_from_mapping(NoOptions, options, "model random")
         return cls(seed)
 
-    def user_scores(self, row: int, n_items: int) -> np.ndarray:
-        """Uniform scores of every catalogue item for the user at ``row``, from a generator seeded by
-        ``(seed, row)``: a ranking does not depend on how users are batched, and no users × items matrix is ever
+    def user_scores(self, rows: slice, n_items: int) -> np.ndarray:
+        """Uniform scores of ``n_items`` items for the users ``rows``, each from a generator seeded by
+        ``(seed, row)``: a ranking does not depend on how users are blocked, and no users × items matrix is ever
         held in memory."""
-        return np.random.default_rng((self.seed, int(row))).random(n_items)
+        scores = np.empty((rows.stop - rows.start, n_items), dtype=np.float32)
+        for offset, row in enumerate(range(rows.start, rows.stop)):
+            scores[offset] = np.random.default_rng((self.seed, row)).random(n_items, dtype=np.float32)
+        return scores
 
     def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
-        n_items = len(catalogue)
+        return top_k_unheard(lambda rows: self.user_scores(rows, len(catalogue)), train.excluded, k)
 
-        def search(rows: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
-            block = np.stack([self.user_scores(row, n_items) for row in rows])
-            top = np.argpartition(-block, fetch - 1, axis=1)[:, :fetch]
-            return np.take_along_axis(block, top, axis=1), top
-
-        return top_k_excluding(search, train.heard, k)
-
-    def candidate_scores(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
-        """Chance: the same uniform scores as :meth:`recommend`, read at the candidates."""
-        scores = [self.user_scores(row, len(catalogue))[candidates] for row in range(len(train.user_ids))]
-        return np.stack(scores) if scores else np.zeros((0, len(candidates)))
+    def new_item_scores(self, catalogue: Catalogue, train: TrainData, embeddings: np.ndarray) -> np.ndarray:
+        """Chance: uniform scores of the new tracks, seeded per user as :meth:`recommend` is."""
+        return self.user_scores(slice(0, len(train.user_ids)), len(embeddings))

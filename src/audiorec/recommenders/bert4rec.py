@@ -8,7 +8,7 @@ the output (hidden state · projected item + a learned per-item bias). [PAD] and
 kept apart from the frozen table, and they are never scored, so they can never be recommended.
 
 Recommendations come from appending [MASK] to each user's most recent ``max_len - 1`` train tracks: the
-hidden state at the mask scores every track, and the exact retrieval removes train-heard tracks. Attention
+hidden state at the mask scores every track, and the exact retrieval removes every track the user heard. Attention
 is PyTorch's fused ``scaled_dot_product_attention``; batches are cropped to their longest sequence;
 prediction runs in batches of users, never in a Python loop per user.
 
@@ -32,7 +32,7 @@ from torch import nn
 from audiorec.errors import ParameterError
 from audiorec.recommenders.base import Catalogue, TrainData
 from audiorec.recommenders.inner_product import InnerProductScoring, top_k_inner_product
-from audiorec.recommenders.neural import NeuralRecommender, pretrained_table
+from audiorec.recommenders.neural import NeuralRecommender, pretrained_rows, pretrained_table
 from audiorec.recommenders.sequences import mask_positions, recent_items
 from audiorec.recommenders.trainer import TrainingOptions, TrainingTask, check_float, check_int, hit_rate
 
@@ -245,9 +245,9 @@ class Bert4RecTask(TrainingTask):
     """Masked-item batches of train sequences; validation by predicting each user's validation tracks.
 
     The validation loss is the mean cross-entropy of the validation tracks under the scores at the appended
-    [MASK], with the softmax over the tracks the user did not hear in train: the candidates the ranking
-    chooses from. (Over the whole catalogue, the loss would reward predicting the user's own history, which
-    the ranking removes, and it can rise while validation HitRate improves.)
+    [MASK], with the softmax over the tracks the user had not heard before the evaluation window: the candidates
+    the ranking chooses from. (Over the whole catalogue, the loss would reward predicting the user's own history,
+    which the ranking removes, and it can rise while validation HitRate improves.)
     """
 
     def __init__(self, module: Bert4RecNet, train: TrainData, validation: TrainData, options: _Bert4RecOptions) -> None:
@@ -268,10 +268,10 @@ class Bert4RecTask(TrainingTask):
         pairs = sp.coo_matrix(self.val_truth)
         self.val_pair_rows = torch.as_tensor(pairs.row.astype(np.int64), device=self.device)
         self.val_pair_items = torch.as_tensor(pairs.col.astype(np.int64), device=self.device)
-        self.val_heard = train.heard[self.val_rows]
-        heard = sp.coo_matrix(self.val_heard)
-        self.val_heard_rows = torch.as_tensor(heard.row.astype(np.int64), device=self.device)
-        self.val_heard_items = torch.as_tensor(heard.col.astype(np.int64), device=self.device)
+        self.val_excluded = train.excluded[self.val_rows]
+        excluded = sp.coo_matrix(self.val_excluded)
+        self.val_excluded_rows = torch.as_tensor(excluded.row.astype(np.int64), device=self.device)
+        self.val_excluded_items = torch.as_tensor(excluded.col.astype(np.int64), device=self.device)
 
     def n_batches(self) -> int:
         return math.ceil(len(self.sequences) / self.options.batch_size)
@@ -312,13 +312,13 @@ class Bert4RecTask(TrainingTask):
         for start in range(0, len(users), PREDICTION_BATCH):
             end = start + PREDICTION_BATCH
             scores = users[start:end] @ items.T + bias
-            heard = (self.val_heard_rows >= start) & (self.val_heard_rows < end)
-            scores[self.val_heard_rows[heard] - start, self.val_heard_items[heard]] = -math.inf
+            heard = (self.val_excluded_rows >= start) & (self.val_excluded_rows < end)
+            scores[self.val_excluded_rows[heard] - start, self.val_excluded_items[heard]] = -math.inf
             inside = (self.val_pair_rows >= start) & (self.val_pair_rows < end)
             rows, cols = self.val_pair_rows[inside] - start, self.val_pair_items[inside]
             total += (torch.logsumexp(scores, dim=1)[rows] - scores[rows, cols]).double().sum()
         k = self.options.validation_k
-        _, top = top_k_inner_product(*scoring_vectors(users, self.module), self.val_heard, k)
+        _, top = top_k_inner_product(*scoring_vectors(users, self.module), self.val_excluded, k, self.device)
         loss = float(total) / max(len(self.val_pair_rows), 1)
         return {"loss": loss, f"HitRate@{k}": hit_rate(top, self.val_truth)}
 
@@ -356,6 +356,17 @@ class Bert4RecRecommender(InnerProductScoring, NeuralRecommender):
         with torch.no_grad():
             users = module.user_vectors(torch.as_tensor(inputs, device=self.device))
             return scoring_vectors(users, module)
+
+    def content_item_vectors(self, catalogue: Catalogue, embeddings: np.ndarray) -> np.ndarray:
+        """``[projection of the frozen embedding, 0]`` for tracks outside the catalogue. They have no learned output
+        bias; a bias shared by all of them would not change how they rank against each other, which is all the
+        cold-start ranking asks."""
+        module = self.trained_module()
+        raw = torch.from_numpy(pretrained_rows(catalogue, embeddings, self.options.standardize, self.kind))
+        with torch.no_grad():
+            module.eval()
+            items = module.projection(raw.to(self.device)).float()
+            return torch.cat([items, torch.zeros(len(items), 1, device=items.device)], dim=1).cpu().numpy()
 
 
 class RandomBert4RecRecommender(Bert4RecRecommender):

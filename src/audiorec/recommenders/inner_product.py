@@ -1,38 +1,40 @@
 """Models that score a (user, item) pair by the inner product of a user vector and an item vector.
 
 KNN (cosine of unit vectors), the Shallow Net (cosine of tower outputs) and BERT4Rec (``h · e + b``) all rank this
-way, so they share one exact FAISS search for their full rankings and one matrix product for scoring a given set of
-candidates (the cold-start ranking). A model only says how it builds the two sets of vectors.
+way, so they share one exact retrieval (:func:`top_k_inner_product`, blocked matrix products with heard items
+masked, on the GPU when torch sees one) and one way of scoring tracks outside the catalogue from their content
+(the cold-start ranking of new releases). A model only says how it builds the two sets of vectors.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
 
-import faiss
 import numpy as np
 import scipy.sparse as sp
+import torch
 
+from audiorec.devices import default_device
 from audiorec.recommenders.base import Catalogue, TrainData
-from audiorec.recommenders.retrieval import top_k_excluding
-
-
-def build_index(vectors: np.ndarray) -> faiss.Index:
-    """Exact inner-product index, moved to every visible GPU when FAISS was built with GPU support."""
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    if faiss.get_num_gpus() > 0:
-        index = faiss.index_cpu_to_all_gpus(index)
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
+from audiorec.recommenders.retrieval import top_k_unheard
 
 
 def top_k_inner_product(
-    users: np.ndarray, items: np.ndarray, heard: sp.csr_matrix, k: int
+    users: np.ndarray | torch.Tensor,
+    items: np.ndarray | torch.Tensor,
+    excluded: sp.csr_matrix,
+    k: int,
+    device: torch.device | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-``k`` items by inner product for every user (row of ``users``), train-heard items removed."""
-    index = build_index(items)
-    queries = np.ascontiguousarray(users, dtype=np.float32)
-    return top_k_excluding(lambda rows, fetch: index.search(queries[rows], fetch), heard, k)
+    """Exact top-``k`` items by inner product for every user (row of ``users``), ``excluded`` pairs removed.
+
+    Both sets of vectors go to ``device`` (default: the first GPU, else the CPU) once; each block of users is one
+    matrix product there.
+    """
+    device = device or default_device()
+    user_vectors = torch.as_tensor(users, dtype=torch.float32).to(device)
+    item_vectors = torch.as_tensor(items, dtype=torch.float32).to(device)
+    return top_k_unheard(lambda rows: user_vectors[rows] @ item_vectors.T, excluded, k)
 
 
 class InnerProductScoring:
@@ -42,9 +44,17 @@ class InnerProductScoring:
     def scoring_vectors(self, catalogue: Catalogue, train: TrainData) -> tuple[np.ndarray, np.ndarray]:
         """``(users, items)``: one row per user of ``train`` and one per catalogue item."""
 
-    def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return top_k_inner_product(*self.scoring_vectors(catalogue, train), train.heard, k)
+    def content_item_vectors(self, catalogue: Catalogue, embeddings: np.ndarray) -> np.ndarray:
+        """Item vectors of tracks outside the catalogue, from their embeddings (models with ``ranks_unseen_items``).
 
-    def candidate_scores(self, catalogue: Catalogue, train: TrainData, candidates: np.ndarray) -> np.ndarray:
-        users, items = self.scoring_vectors(catalogue, train)
-        return users @ items[candidates].T
+        They are built exactly as the catalogue's items are (same standardisation statistics, same tower), so a
+        new track's score is comparable with a catalogue track's.
+        """
+        raise NotImplementedError(f"model {getattr(self, 'kind', '?')} cannot score tracks by their content")
+
+    def recommend(self, catalogue: Catalogue, train: TrainData, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return top_k_inner_product(*self.scoring_vectors(catalogue, train), train.excluded, k)
+
+    def new_item_scores(self, catalogue: Catalogue, train: TrainData, embeddings: np.ndarray) -> np.ndarray:
+        users, _ = self.scoring_vectors(catalogue, train)
+        return users @ self.content_item_vectors(catalogue, embeddings).T

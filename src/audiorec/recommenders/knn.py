@@ -1,7 +1,8 @@
 """Content-based KNN: a user is the mean embedding of the tracks they heard in train.
 
-Users and items are L2-normalised so the FAISS inner product is the cosine, as in the first paper. The
-search is exact (``IndexFlatIP``), on the GPU when FAISS sees one.
+Users and items are L2-normalised so the inner product is the cosine, as in the first paper (which searched a
+FAISS ``IndexFlatIP``). The search is exact (:mod:`audiorec.recommenders.retrieval`), on the GPU when torch sees
+one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 
 from audiorec.config import dataclass_from_mapping
 from audiorec.errors import ParameterError
-from audiorec.recommenders.base import Catalogue, Recommender, TrainData
+from audiorec.recommenders.base import Catalogue, Recommender, TrainData, zscore_like
 from audiorec.recommenders.inner_product import InnerProductScoring
 
 
@@ -53,12 +54,21 @@ class KNNRecommender(InnerProductScoring, Recommender):
         sums = heard @ items
         return (sums / np.maximum(counts, 1.0)[:, None]).astype(np.float32)
 
+    def item_space(self, catalogue: Catalogue, embeddings: np.ndarray) -> np.ndarray:
+        """``embeddings`` in the space profiles are averaged in: z-scored with the *catalogue's* statistics when
+        ``standardize`` is set, so that tracks outside the catalogue land where catalogue tracks do."""
+        if catalogue.embeddings is None:
+            raise ParameterError("knn needs item embeddings; give the model a backbone")
+        if self.config.standardize:
+            return zscore_like(embeddings, catalogue.embeddings)
+        return np.asarray(embeddings, dtype=np.float32)
+
     def scoring_vectors(self, catalogue: Catalogue, train: TrainData) -> tuple[np.ndarray, np.ndarray]:
         """Unit-norm user profiles and items, so that their inner product is the cosine score."""
         if catalogue.embeddings is None:
             raise ParameterError("knn needs item embeddings; give the model a backbone")
-        items = catalogue.embeddings.astype(np.float32)
-        if self.config.standardize:
-            scale = items.std(axis=0)
-            items = (items - items.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+        items = self.item_space(catalogue, catalogue.embeddings)
         return l2_normalize(self.user_vectors(items, train)), l2_normalize(items)
+
+    def content_item_vectors(self, catalogue: Catalogue, embeddings: np.ndarray) -> np.ndarray:
+        return l2_normalize(self.item_space(catalogue, embeddings))

@@ -1,8 +1,8 @@
 """What the neural recommenders share: the item table they start from, user lookup, and exact retrieval.
 
 Retrieval goes through the same exact inner-product search as KNN (:mod:`audiorec.recommenders.inner_product`)
-and the same removal of train-heard tracks (:func:`audiorec.recommenders.retrieval.top_k_excluding`), so every
-model's top K is exact and comparable.
+and the same removal of heard tracks (:func:`audiorec.recommenders.retrieval.top_k_unheard`), so every model's
+top K is exact and comparable.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from audiorec.config import dataclass_from_mapping
 from audiorec.devices import default_device
 from audiorec.errors import ParameterError
 from audiorec.recommenders import trainer
-from audiorec.recommenders.base import Catalogue, RunFiles, TrainData, TrainedRecommender
+from audiorec.recommenders.base import Catalogue, RunFiles, TrainData, TrainedRecommender, zscore_like
 from audiorec.recommenders.trainer import TrainingOptions, TrainingResult, TrainingTask, data_fingerprint
 
 
@@ -34,13 +34,20 @@ def pretrained_table(catalogue: Catalogue, standardize: bool, model: str) -> np.
     """
     if catalogue.embeddings is None:
         raise ParameterError(f"{model} needs item embeddings; give the model a backbone")
-    items = np.asarray(catalogue.embeddings, dtype=np.float32)
-    if not np.isfinite(items).all():
+    return pretrained_rows(catalogue, catalogue.embeddings, standardize, model)
+
+
+def pretrained_rows(catalogue: Catalogue, embeddings: np.ndarray, standardize: bool, model: str) -> np.ndarray:
+    """``embeddings`` as the frozen table holds them: z-scored with the catalogue's statistics when ``standardize``
+    is set, so that a track outside the catalogue (a new release) enters the network as catalogue tracks do."""
+    if catalogue.embeddings is None:
+        raise ParameterError(f"{model} needs item embeddings; give the model a backbone")
+    rows = np.asarray(embeddings, dtype=np.float32)
+    if not np.isfinite(rows).all():
         raise ParameterError(f"{model}: the embeddings table holds non-finite values")
     if standardize:
-        scale = items.std(axis=0)
-        items = (items - items.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
-    return np.ascontiguousarray(items, dtype=np.float32)
+        rows = zscore_like(rows, catalogue.embeddings)
+    return np.ascontiguousarray(rows, dtype=np.float32)
 
 
 def random_table(n_items: int, dim: int, generator: torch.Generator) -> torch.Tensor:
@@ -119,7 +126,8 @@ class NeuralRecommender(TrainedRecommender):
         )
 
     def fingerprint(self, catalogue: Catalogue, train: TrainData, validation: TrainData) -> str:
-        """What a checkpoint was trained on: kind, options, seed, catalogue, embeddings and both splits."""
+        """What a checkpoint was trained on: kind, options, seed, catalogue, embeddings, both splits and what the
+        validation rankings exclude."""
         return data_fingerprint(
             self.kind,
             self.options,
@@ -128,6 +136,7 @@ class NeuralRecommender(TrainedRecommender):
             catalogue.embeddings,
             train.user_ids,
             train.heard,
+            train.excluded,
             train.listen_order,
             validation.heard,
         )

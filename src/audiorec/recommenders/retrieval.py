@@ -1,109 +1,120 @@
-"""Exact top-K retrieval with every already-heard track removed.
+"""Exact top-K retrieval with every already-heard track removed, for any history length, on CPU or GPU.
 
-The paper removes tracks the user heard in train from each ranking *before* the cut at K. Over-fetching a
-fixed number of extra candidates silently returns fewer than K items for users with long histories, so here
-each batch of users fetches ``K + (longest history in the batch)`` candidates: whatever is removed, at least
-K unheard candidates remain whenever the catalogue has them. Ties are broken by catalogue index (catalogues
-are sorted by track id), so rankings are reproducible.
+The paper removes the tracks a user heard from each ranking *before* the cut at K. Every model here scores a
+block of users against every candidate item exactly, sets each user's heard items to ``-inf`` and keeps the
+top K of the rest. Nothing is fetched beyond K, so a user who heard thousands of tracks still gets exactly K
+unheard ones whenever the catalogue has them (FAISS's GPU search, by contrast, returns at most 2048 neighbours
+per query, so over-fetching K + history fails there). Ties are broken by the lower item index (catalogues are
+sorted by track id), so rankings are reproducible and the same on every device.
+
+The blocks are torch tensors on whatever device the scores are computed on; the number of users per block
+keeps a block at about :data:`BLOCK_ELEMENTS` scores, whatever the catalogue size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from audiorec.errors import ParameterError
 
-DEFAULT_BATCH_SIZE = 1024
+BLOCK_ELEMENTS = 1 << 24
+"""Scores per block (users by items): 64 MB of float32 plus the 128 MB of ranking keys, on any catalogue."""
+
+ScoreBlock = Callable[[slice], "torch.Tensor | np.ndarray"]
+"""``score_block(rows) -> (rows, n_items)`` scores of the users ``rows`` against every item, higher is better."""
 
 
 def heard_matrix(user_index: np.ndarray, item_index: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
-    """Boolean CSR matrix (users × items) of train-heard pairs."""
+    """Boolean CSR matrix (users × items) of heard pairs."""
     data = np.ones(len(user_index), dtype=bool)
     matrix = sp.csr_matrix((data, (user_index, item_index)), shape=(n_users, n_items), dtype=bool)
     matrix.sum_duplicates()
     return matrix
 
 
-def user_batches(heard: sp.csr_matrix, batch_size: int) -> Iterator[np.ndarray]:
-    """Row indices in batches of similar history length, so each batch over-fetches only what it needs."""
-    counts = heard.getnnz(axis=1)
-    order = np.argsort(counts, kind="stable")
-    for start in range(0, len(order), batch_size):
-        yield order[start : start + batch_size]
+def block_rows(n_items: int) -> int:
+    """Users per block, so that a block holds about :data:`BLOCK_ELEMENTS` scores (at least one user)."""
+    return max(1, BLOCK_ELEMENTS // max(n_items, 1))
 
 
-def _is_heard(items: np.ndarray, heard_rows: sp.csr_matrix) -> np.ndarray:
-    """For a (batch, m) matrix of item indices, whether each is in the corresponding row of ``heard_rows``."""
-    n_items = heard_rows.shape[1]
-    rows = np.repeat(np.arange(heard_rows.shape[0], dtype=np.int64), np.diff(heard_rows.indptr))
-    heard_keys = rows * n_items + heard_rows.indices.astype(np.int64)
-    candidate_keys = np.arange(items.shape[0], dtype=np.int64)[:, None] * n_items + items
-    return np.isin(candidate_keys, heard_keys)
+def ranking_keys(scores: torch.Tensor) -> torch.Tensor:
+    """int64 keys whose descending order is (score descending, item index ascending), for one exact ``topk``.
 
-
-def exclude_and_cut(
-    scores: np.ndarray, items: np.ndarray, heard_rows: sp.csr_matrix, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Drop heard (and ``-1`` padding) candidates from ranked rows and keep the first ``k`` per row.
-
-    Rows are first re-ordered by (score descending, item ascending) to apply the tie policy. Returns
-    ``(scores, items)`` of shape ``(batch, k)``; rows with fewer than ``k`` eligible items are padded with
-    item ``-1`` and score ``-inf``.
+    A float32's bits, read as an int32 and with all but the sign bit flipped for negative numbers, order like the
+    floats; the high 32 bits hold that, the low 32 bits the complement of the item index.
     """
-    order = np.lexsort((items, -scores), axis=1) if items.size else np.zeros_like(items)
-    scores = np.take_along_axis(scores, order, axis=1)
-    items = np.take_along_axis(items, order, axis=1)
-    keep = (items >= 0) & ~_is_heard(np.maximum(items, 0), heard_rows)
-    position = np.argsort(~keep, axis=1, kind="stable")[:, :k]
-    kept_items = np.take_along_axis(items, position, axis=1)
-    kept_scores = np.take_along_axis(scores, position, axis=1).astype(np.float32)
-    valid = np.take_along_axis(keep, position, axis=1)
-    kept_items[~valid] = -1
-    kept_scores[~valid] = -np.inf
-    if kept_items.shape[1] < k:
-        pad = k - kept_items.shape[1]
-        kept_items = np.pad(kept_items, ((0, 0), (0, pad)), constant_values=-1)
-        kept_scores = np.pad(kept_scores, ((0, 0), (0, pad)), constant_values=-np.inf)
-    return kept_scores, kept_items
+    bits = (scores.float() + 0.0).view(torch.int32).to(torch.int64)  # + 0.0 turns -0.0 into 0.0
+    ordered = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+    index = torch.arange(scores.shape[1], device=scores.device, dtype=torch.int64)
+    return ordered * (1 << 32) + ((1 << 32) - 1 - index)
 
 
-def top_k_excluding(
-    search: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]],
-    heard: sp.csr_matrix,
-    k: int,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+def top_k_masked(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` of each row of ``scores`` (``-inf`` = excluded): ``(scores, items)`` as arrays, ``-1`` padding."""
+    n_rows, n_items = scores.shape
+    if scores.isnan().any():
+        raise ParameterError("a model produced NaN scores; its embeddings or weights are not finite")
+    take = min(k, n_items)
+    top_scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
+    top_items = np.full((n_rows, k), -1, dtype=np.int64)
+    if take == 0 or n_rows == 0:
+        return top_scores, top_items
+    items = torch.topk(ranking_keys(scores), take, dim=1).indices
+    values = scores.gather(1, items).float()
+    items = items.masked_fill(values == -torch.inf, -1)
+    top_scores[:, :take] = values.cpu().numpy()
+    top_items[:, :take] = items.cpu().numpy()
+    return top_scores, top_items
+
+
+def mask_rows(scores: torch.Tensor, excluded_rows: sp.csr_matrix) -> torch.Tensor:
+    """``scores`` with the items of each row of ``excluded_rows`` set to ``-inf`` (in place)."""
+    rows = np.repeat(np.arange(excluded_rows.shape[0], dtype=np.int64), np.diff(excluded_rows.indptr))
+    if len(rows):
+        row_index = torch.as_tensor(rows, device=scores.device)
+        item_index = torch.as_tensor(excluded_rows.indices.astype(np.int64), device=scores.device)
+        scores[row_index, item_index] = -torch.inf
+    return scores
+
+
+def top_k_unheard(
+    score_block: ScoreBlock, excluded: sp.csr_matrix, k: int, rows_per_block: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-``k`` unheard items for every user (row of ``heard``).
+    """Exact top-``k`` items of every user (row of ``excluded``) that the user has not heard.
 
     Parameters
     ----------
-    search
-        ``search(user_rows, fetch) -> (scores, items)``, each ``(len(user_rows), fetch)``, ranked best first
-        (e.g. a FAISS index search). It must return the true top-``fetch`` items of those users.
-    heard
-        Boolean CSR matrix (users × catalogue items) of train-heard pairs.
+    score_block
+        Scores of a block of users against every item (see :data:`ScoreBlock`); a numpy block is copied, a tensor
+        is masked in place.
+    excluded
+        Boolean CSR matrix (users × items) of the pairs no ranking may return.
     k
-        Number of items to return per user.
+        Number of items per user.
+    rows_per_block
+        Users per block; by default :func:`block_rows` of the catalogue size.
 
     Returns
     -------
     scores : np.ndarray, shape (n_users, k), float32
     items : np.ndarray, shape (n_users, k), int64, ``-1`` where fewer than ``k`` unheard items exist
     """
-    if k <= 0:
-        raise ParameterError(f"k must be positive, got {k}")
-    n_users, n_items = heard.shape
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
+        raise ParameterError(f"k must be a positive integer, got {k!r}")
+    n_users, n_items = excluded.shape
+    step = rows_per_block or block_rows(n_items)
     all_scores = np.full((n_users, k), -np.inf, dtype=np.float32)
     all_items = np.full((n_users, k), -1, dtype=np.int64)
-    counts = heard.getnnz(axis=1)
-    for rows in user_batches(heard, batch_size):
-        fetch = int(min(n_items, k + counts[rows].max()))
-        if fetch == 0:
-            continue
-        scores, items = search(rows, fetch)
-        kept_scores, kept_items = exclude_and_cut(np.asarray(scores), np.asarray(items, np.int64), heard[rows], k)
-        all_scores[rows], all_items[rows] = kept_scores, kept_items
+    for start in range(0, n_users, step):
+        rows = slice(start, min(start + step, n_users))
+        block = score_block(rows)
+        block = torch.tensor(block) if isinstance(block, np.ndarray) else block
+        if tuple(block.shape) != (rows.stop - rows.start, n_items):
+            expected = (rows.stop - rows.start, n_items)
+            raise ParameterError(f"score block has shape {tuple(block.shape)}, expected {expected}")
+        all_scores[rows], all_items[rows] = top_k_masked(mask_rows(block.float(), excluded[rows]), k)
     return all_scores, all_items

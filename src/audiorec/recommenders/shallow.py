@@ -27,7 +27,14 @@ from torch import nn
 from audiorec.recommenders.base import Catalogue, TrainData
 from audiorec.recommenders.inner_product import InnerProductScoring, top_k_inner_product
 from audiorec.recommenders.negatives import NegativeUserSampler
-from audiorec.recommenders.neural import NeuralRecommender, mean_of_heard, pretrained_table, random_table, rows_of
+from audiorec.recommenders.neural import (
+    NeuralRecommender,
+    mean_of_heard,
+    pretrained_rows,
+    pretrained_table,
+    random_table,
+    rows_of,
+)
 from audiorec.recommenders.trainer import TrainingOptions, TrainingTask, check_float, check_int, hit_rate
 
 log = logging.getLogger(__name__)
@@ -152,7 +159,7 @@ class ShallowTask(TrainingTask):
         self.val_negatives = val_sampler.sample(self.val_items, options.n_negatives, generator)
         self.val_rows = np.flatnonzero(validation.heard.getnnz(axis=1) > 0)
         self.val_truth = validation.heard[self.val_rows]
-        self.val_heard = train.heard[self.val_rows]
+        self.val_excluded = train.excluded[self.val_rows]
 
     def _pairs(
         self, heard: sp.csr_matrix, sampler: NegativeUserSampler, what: str
@@ -189,7 +196,7 @@ class ShallowTask(TrainingTask):
         k = self.options.validation_k
         users = self.module.encode_users(self.module.user_table[torch.as_tensor(self.val_rows, device=self.device)])
         items = self.module.encode_items(self.module.item_table)
-        _, top = top_k_inner_product(users.float().cpu().numpy(), items.float().cpu().numpy(), self.val_heard, k)
+        _, top = top_k_inner_product(users.float(), items.float(), self.val_excluded, k, self.device)
         return {"loss": total / max(len(self.val_users), 1), f"HitRate@{k}": hit_rate(top, self.val_truth)}
 
 
@@ -231,6 +238,14 @@ class ShallowNetRecommender(InnerProductScoring, NeuralRecommender):
             users = module.encode_users(raw_users).float().cpu().numpy()
             items = module.encode_items(raw_items).float().cpu().numpy()
         return users, items
+
+    def content_item_vectors(self, catalogue: Catalogue, embeddings: np.ndarray) -> np.ndarray:
+        """The item tower's output for tracks outside the catalogue, from their frozen embeddings."""
+        module = self.trained_module()
+        raw = torch.from_numpy(pretrained_rows(catalogue, embeddings, self.options.standardize, self.kind))
+        with torch.no_grad():
+            module.eval()
+            return module.encode_items(raw.to(self.device)).float().cpu().numpy()
 
 
 class RandomShallowNetRecommender(ShallowNetRecommender):
