@@ -8,6 +8,7 @@ that carries real signal about what users listen to, as an audio backbone's woul
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -69,3 +70,35 @@ def build_world(tmp_path_factory: pytest.TempPathFactory) -> World:
         val_users=TrainData.build(train_frame, catalogue, val_user_ids, earlier),
         val_truth=split.val,
     )
+
+
+def world_files(tmp_path_factory: pytest.TempPathFactory, name: str, left_out: int | None = None) -> Path:
+    """The world's split tables, its content embeddings as an embeddings table and the candidate set, in a new
+    folder, as the workflow lays them out. ``left_out`` drops the train track of that (sorted) position from the
+    embeddings, as if a backbone had failed on it."""
+    from audiorec.candidates import write_candidates
+    from audiorec.stages import split_dataset
+    from audiorec.tables import embeddings_table, write_table
+
+    root = tmp_path_factory.getbasetemp() / "neural-world"
+    folder = tmp_path_factory.mktemp(name)
+    split_dataset(root / "interactions.parquet", {"test_start": "2025-01-01"}, folder / "split")
+    tracks = read_table(root / "tracks.parquet")
+    keep = np.ones(tracks.height, dtype=bool)
+    if left_out is not None:
+        train_tracks = sorted(read_table(folder / "split" / "train.parquet").get_column("track_id").unique())
+        keep = (tracks.get_column("track_id") != train_tracks[left_out]).to_numpy()
+    vectors = content_embeddings(tracks)[keep]
+    write_table(
+        embeddings_table(tracks.filter(keep).get_column("track_id").to_list(), vectors), folder / "embeddings.parquet"
+    )
+    write_candidates(
+        folder / "split" / "train.parquet", {"content": folder / "embeddings.parquet"}, folder / "uncovered.csv"
+    )
+    return folder
+
+
+def run_paths(folder: Path, *names: str) -> dict[str, Path]:
+    """The split files a run reads in a :func:`world_files` folder, by the names the workflow passes."""
+    paths = {name: folder / "split" / f"{name}.parquet" for name in ("train", "heard_before_window", *names)}
+    return paths | {"uncovered": folder / "uncovered.csv"}

@@ -12,7 +12,6 @@ from audiorec.candidates import candidate_track_ids, coverage_note, uncovered_it
 from audiorec.errors import ParameterError
 from audiorec.recommenders import recommender_class
 from audiorec.runs import build_model, model_catalogue, recommend
-from audiorec.stages import split_dataset
 from audiorec.tables import embeddings_table, read_table, write_table
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -38,19 +37,12 @@ def test_uncovered_items_list_the_train_tracks_each_backbone_lacks():
 @pytest.fixture(scope="module")
 def split_files(neural_world, tmp_path_factory):
     """The neural world's split and a content embeddings table that lacks one train track."""
-    from neural_world import content_embeddings
+    from neural_world import run_paths, world_files
 
-    root = tmp_path_factory.getbasetemp() / "neural-world"
-    folder = tmp_path_factory.mktemp("candidates")
-    split_dataset(root / "interactions.parquet", {"test_start": "2025-01-01"}, folder / "split")
-    tracks = read_table(root / "tracks.parquet")
-    train = read_table(folder / "split" / "train.parquet", "split")
-    missing = sorted(train.get_column("track_id").unique().to_list())[3]
-    keep = tracks.get_column("track_id") != missing
-    table = embeddings_table(tracks.filter(keep).get_column("track_id").to_list(), content_embeddings(tracks)[keep])
-    write_table(table, folder / "embeddings.parquet")
-    paths = {name: folder / "split" / f"{name}.parquet" for name in ("train", "heard_before_window", "val")}
-    return folder, paths | {"uncovered": folder / "uncovered.csv"}, missing
+    folder = world_files(tmp_path_factory, "candidates", left_out=3)
+    paths = run_paths(folder, "val")
+    missing = sorted(read_table(paths["train"]).get_column("track_id").unique())[3]
+    return folder, paths, missing
 
 
 def test_a_track_one_backbone_missed_leaves_the_candidates_of_every_model(split_files, tmp_path, caplog):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from neural_world import run_paths
 
-from audiorec.candidates import write_candidates
 from audiorec.errors import ParameterError
 from audiorec.recommenders import RunFiles, recommender_class
 from audiorec.recommenders.base import top_k_of_scores
 from audiorec.report import cold_start_note
 from audiorec.runs import recommend, recommend_new_items
-from audiorec.stages import aggregate, split_dataset
-from audiorec.tables import embeddings_table, read_table, write_table
+from audiorec.stages import aggregate
+from audiorec.tables import read_table, write_table
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -84,36 +84,21 @@ def test_a_restored_checkpoint_ranks_exactly_like_the_trained_model(kind, neural
 
 @pytest.fixture(scope="module")
 def split_world(neural_world, tmp_path_factory):
-    """The neural world's files: tracks, split tables and its content embeddings as an embeddings table."""
-    from neural_world import content_embeddings
+    """The neural world's split tables, content embeddings and candidate set, as the workflow lays them out."""
+    from neural_world import world_files
 
-    root = tmp_path_factory.getbasetemp() / "neural-world"
-    folder = tmp_path_factory.mktemp("cold-start")
-    split_dataset(root / "interactions.parquet", {"test_start": "2025-01-01"}, folder / "split")
-    tracks = read_table(root / "tracks.parquet")
-    write_table(
-        embeddings_table(tracks.get_column("track_id").to_list(), content_embeddings(tracks)),
-        folder / "embeddings.parquet",
-    )
-    write_candidates(folder / "split" / "train.parquet", {"content": folder / "embeddings.parquet"}, folder / "u.csv")
-    return root, folder
-
-
-def split_paths(folder, *names):
-    """The split files a run reads, as the workflow names them."""
-    paths = {name: folder / "split" / f"{name}.parquet" for name in ("train", "heard_before_window", *names)}
-    return paths | {"uncovered": folder / "u.csv"}
+    return world_files(tmp_path_factory, "cold-start")
 
 
 def test_new_item_lists_rank_only_new_releases_for_every_cold_user(split_world, tmp_path):
-    _root, folder = split_world
+    folder = split_world
     split = folder / "split"
     cold = read_table(split / "cold_test.parquet", "split")
     train = read_table(split / "train.parquet", "split")
     new_tracks = set(cold.get_column("track_id").to_list())
     assert new_tracks and not new_tracks & set(train.get_column("track_id").to_list())
     out = tmp_path / "new_items.parquet"
-    paths = split_paths(folder, "cold_test")
+    paths = run_paths(folder, "cold_test")
     recommend_new_items(
         {"kind": "knn", "options": {"standardize": True}}, 0, paths, folder / "embeddings.parquet", 100, out
     )
@@ -125,14 +110,14 @@ def test_new_item_lists_rank_only_new_releases_for_every_cold_user(split_world, 
 
 
 def test_a_trained_model_ranks_new_items_from_the_checkpoint_of_its_run(split_world, tmp_path):
-    _root, folder = split_world
+    folder = split_world
     split = folder / "split"
     spec = {"kind": "shallow", "options": CONTENT_MODELS["shallow"]}
     run = {"embeddings_path": folder / "embeddings.parquet", "top_k": 100}
     recommend(
         spec,
         0,
-        split_paths(folder, "val"),
+        run_paths(folder, "val"),
         target_paths=[split / "test.parquet"],
         out_path=tmp_path / "recommendations.parquet",
         checkpoint_path=tmp_path / "checkpoint.pt",
@@ -141,12 +126,12 @@ def test_a_trained_model_ranks_new_items_from_the_checkpoint_of_its_run(split_wo
     )
     cold = split / "cold_test.parquet"
     first = tmp_path / "new_items.parquet"
-    paths = split_paths(folder, "val", "cold_test")
+    paths = run_paths(folder, "val", "cold_test")
     recommend_new_items(spec, 0, paths, out_path=first, checkpoint_path=tmp_path / "checkpoint.pt", **run)
     lists = read_table(first, "recommendations")
     assert set(lists.get_column("track_id").to_list()) <= set(read_table(cold).get_column("track_id").to_list())
     with pytest.raises(ParameterError, match="needs the val split"):
-        recommend_new_items(spec, 0, split_paths(folder, "cold_test"), out_path=first, **run)
+        recommend_new_items(spec, 0, run_paths(folder, "cold_test"), out_path=first, **run)
     with pytest.raises(ParameterError, match="cannot rank items unheard in train"):
         recommend_new_items({"kind": "popularity"}, 0, paths, out_path=first, **run)
 

@@ -189,8 +189,8 @@ def test_rankings_leave_out_every_track_the_user_heard_before_the_evaluation_win
     for run in ("knn/mfcc", "popularity/none", "shallow/mfcc", "bert4rec/mfcc"):
         lists = read_table(results / f"runs/{run}/seed0/recommendations.parquet", "recommendations")
         assert lists.join(heard, on=["user_id", "track_id"], how="semi").height == 0, run
-        counts = lists.group_by("user_id").len().join(expected, on="user_id")
-        assert counts.height == lists["user_id"].n_unique() and (counts["len"] == counts["expected"]).all(), run
+        counts = lists.group_by("user_id").len().join(expected, on="user_id", how="left")
+        assert (counts["len"] == counts["expected"].fill_null(100)).all(), run
 
 
 def test_second_run_has_nothing_to_do(workdir):
@@ -233,7 +233,7 @@ def test_changing_and_adding_backbones_reruns_only_their_descendants(workdir, ti
     assert {w["backbone"] for rule, w in jobs if rule not in (*TABLE_RULES, "candidates")} == changed
     assert sum(rule == "embed_shard" for rule, _ in jobs) == 3 * 3  # 200 tracks in shards of 80, per backbone
     assert sum(rule == "recommend" for rule, _ in jobs) == 3  # knn on each changed backbone
-    assert sum(rule == "evaluate" for rule, _ in jobs) == 3 * 3  # val, test and the new releases
+    assert sum(rule == "evaluate" for rule, _ in jobs) == 3 * 3  # val, test and the new releases, nothing else
     assert sum(rule == "probe" for rule, _ in jobs) == 3 * 3  # genre, instrument, playlist
     assert [w["backbone"] for rule, w in jobs if rule == "ssl_train"] == ["ssl_tiny"]
 
