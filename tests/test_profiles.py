@@ -60,11 +60,14 @@ def job_blocks(output: str) -> list[dict]:
 def planned(tmp_path_factory) -> list[dict]:
     """Every job of the tiny DAG (all of the tiny config's models) as the Slurm profile would submit it."""
     workdir = copy_workflow(tmp_path_factory.mktemp("profile"), small_world_config(24, 12, models=None))
-    snakemake(workdir, "results/demo/data/tracks.parquet")  # past the checkpoint, so shards are planned too
+    # Past both checkpoints (the tracks table, then the candidate set), so that shards and runs are planned too.
+    snakemake(workdir, "results/demo/split/uncovered.csv")
     jobs = []
     # A dry run caps threads at --cores (1 by default); a Slurm run leaves them uncapped.
     command = [sys.executable, "-m", "snakemake", "--workflow-profile", "profiles/slurm", "--dry-run", "--cores", "64"]
-    for force in ([], ["--forcerun", "fetch_demo"]):
+    # Jobs behind a checkpoint that must run again are planned only once it has run, so three dry runs together
+    # show every rule: the runs (both checkpoints done), the fetch and split, and the extraction.
+    for force in ([], ["--forcerun", "fetch_demo"], ["--forcerun", "embed_shard"]):
         process = subprocess.run(
             [*command, *force],
             cwd=workdir,
