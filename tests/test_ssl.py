@@ -77,7 +77,22 @@ def test_multi_level_gives_five_vectors():
 # --------------------------------------------------------------------------------------------------------------
 
 
-def test_info_nce_equals_a_hand_computation():
+def test_info_nce_scores_pairs_by_the_raw_dot_product_as_in_eq_1():
+    """A 3 × 3 case by hand: logits are a_i · p_j, no normalisation and no temperature (the paper's default)."""
+    anchors = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 4.0]])
+    positives = torch.tensor([[1.0, 1.0], [0.0, 1.0], [-1.0, 0.0]])
+    # a_i · p_j: row 0 [1, 0, -1], row 1 [2, 2, 0], row 2 [7, 4, -3]; the targets are the diagonal 1, 2, -3.
+    expected = (
+        -(1 - np.log(np.exp(1) + np.exp(0) + np.exp(-1)))
+        - (2 - np.log(2 * np.exp(2) + np.exp(0)))
+        - (-3 - np.log(np.exp(7) + np.exp(4) + np.exp(-3)))
+    ) / 3
+    assert info_nce(anchors, positives).item() == pytest.approx(expected, rel=1e-6)
+    assert SSLConfig.from_mapping({"positive": "self"}).similarity == "dot"
+    assert SSLConfig.from_mapping({"positive": "self"}).temperature is None
+
+
+def test_cosine_info_nce_with_a_temperature_is_the_documented_option():
     anchors = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 4.0]])
     positives = torch.tensor([[1.0, 1.0], [0.0, 1.0], [-1.0, 0.0]])
     tau = 0.5
@@ -87,36 +102,60 @@ def test_info_nce_equals_a_hand_computation():
     for i in range(3):
         logits = [a[i] @ p[j] / tau for j in range(3)]
         expected += -(logits[i] - np.log(np.sum(np.exp(logits))))
-    assert info_nce(anchors, positives, tau).item() == pytest.approx(expected / 3, rel=1e-6)
+    assert info_nce(anchors, positives, "cosine", tau).item() == pytest.approx(expected / 3, rel=1e-6)
+    assert SSLConfig.from_mapping({"positive": "self", "similarity": "cosine"}).temperature == 0.1
+    with pytest.raises(ParameterError, match="use 'dot' without a temperature"):
+        info_nce(anchors, positives, "dot", 0.1)
 
 
 def test_info_nce_is_minimised_by_identical_pairs(rng):
     anchors = torch.from_numpy(rng.normal(size=(16, 8)).astype(np.float32))
-    identical = info_nce(anchors, anchors.clone(), 0.1).item()
-    noisy = info_nce(anchors, anchors + 0.5 * torch.randn(16, 8, generator=torch.Generator().manual_seed(0)), 0.1)
-    shuffled = info_nce(anchors, anchors[torch.randperm(16, generator=torch.Generator().manual_seed(1))], 0.1)
-    assert identical < noisy.item() < shuffled.item()
+    for similarity, tau in (("dot", None), ("cosine", 0.1)):
+        identical = info_nce(anchors, anchors.clone(), similarity, tau).item()
+        noise = 0.5 * torch.randn(16, 8, generator=torch.Generator().manual_seed(0))
+        noisy = info_nce(anchors, anchors + noise, similarity, tau)
+        shuffled = info_nce(
+            anchors, anchors[torch.randperm(16, generator=torch.Generator().manual_seed(1))], similarity, tau
+        )
+        assert identical < noisy.item() < shuffled.item()
     with pytest.raises(ParameterError, match="B >= 2"):
-        info_nce(anchors[:1], anchors[:1], 0.1)
+        info_nce(anchors[:1], anchors[:1])
 
 
 def test_multi_level_loss_is_the_sum_over_levels(rng):
     levels = [torch.from_numpy(rng.normal(size=(4, 3)).astype(np.float32)) for _ in range(5)]
     others = [torch.from_numpy(rng.normal(size=(4, 3)).astype(np.float32)) for _ in range(5)]
-    expected = sum(info_nce(a, p, 0.2).item() for a, p in zip(levels, others, strict=True))
-    assert multi_level_info_nce(levels, others, 0.2).item() == pytest.approx(expected, rel=1e-6)
+    expected = sum(info_nce(a, p).item() for a, p in zip(levels, others, strict=True))
+    assert multi_level_info_nce(levels, others).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_cpc_loss_predicts_each_step_ahead_from_every_context_step(rng):
     z = torch.from_numpy(rng.normal(size=(3, 4, 5)).astype(np.float32))
-    c = torch.from_numpy(rng.normal(size=(3, 4, 5)).astype(np.float32))
-    predictors = [torch.nn.Linear(5, 5) for _ in range(2)]
+    c = torch.from_numpy(rng.normal(size=(3, 4, 7)).astype(np.float32))  # a context wider than the segments
+    predictors = [torch.nn.Linear(7, 5) for _ in range(2)]
     expected = sum(
-        np.mean([info_nce(predictors[k - 1](c[:, t]), z[:, t + k], 0.1).item() for t in range(4 - k)]) for k in (1, 2)
+        np.mean([info_nce(predictors[k - 1](c[:, t]), z[:, t + k]).item() for t in range(4 - k)]) for k in (1, 2)
     )
-    assert cpc_loss(z, c, predictors, 0.1).item() == pytest.approx(expected, rel=1e-5)
+    assert cpc_loss(z, c, predictors).item() == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ParameterError, match="K < T"):
-        cpc_loss(z, c, [torch.nn.Linear(5, 5)] * 4, 0.1)
+        cpc_loss(z, c, [torch.nn.Linear(7, 5)] * 4)
+
+
+def test_paper_widths_of_every_encoder_output():
+    """Table 3's dimensions: 128 for InfoNCE, 5 × 128 = 640 for InfoNCE-Multi, the GRU's 256 for MelCPC; the
+    probes read the mean and standard deviation over segments, twice that."""
+    widths = {}
+    for options in ({"positive": "self"}, {"loss": "multi", "positive": "self"}, {"loss": "cpc"}):
+        config = SSLConfig.from_mapping(options)
+        widths[config.loss] = config.output_dim
+        backbone = SSLBackbone(config, load=False)
+        assert backbone.layer_dims[backbone.layers[-1]] == 2 * config.output_dim
+    assert widths == {"infonce": 128, "multi": 640, "cpc": 256}
+    model = SSLModel(SSLConfig.from_mapping({"loss": "cpc"}))
+    assert (model.gru.input_size, model.gru.hidden_size) == (128, 256)
+    assert [(p.in_features, p.out_features) for p in model.predictors] == [(256, 128)] * 3
+    context = model.context(torch.randn(2, 4, 128))
+    assert context.shape == (2, 4, 256)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -152,6 +191,12 @@ def test_cpc_examples_are_consecutive_segments(rng):
     assert np.diff(starts).tolist() == [SEGMENT_SAMPLES] * 3 and starts[-1] + SEGMENT_SAMPLES <= 13 * SAMPLE_RATE
 
 
+def test_polarity_inversion_which_the_paper_lists_leaves_the_encoder_input_unchanged(rng):
+    """Why the chain leaves it out: a power mel-spectrogram of -x is that of x, value for value."""
+    segment = rng.normal(scale=0.1, size=(1, SEGMENT_SAMPLES)).astype(np.float32)
+    np.testing.assert_array_equal(log_mel(-segment), log_mel(segment))
+
+
 def test_augmentations_change_the_audio_yet_keep_its_length():
     time = np.arange(SEGMENT_SAMPLES) / SAMPLE_RATE
     tone = (0.3 * np.sin(2 * np.pi * 440 * time) * np.exp(-2 * (time % 0.5))).astype(np.float32)
@@ -162,14 +207,8 @@ def test_augmentations_change_the_audio_yet_keep_its_length():
     assert np.abs(first - tone).max() > 0.05 and np.abs(first - other).max() > 0.05
     np.testing.assert_array_equal(first, again)  # a pure function of the generator
     chain = augmentation_chain().transforms
-    assert [type(t).__name__ for t in chain] == [
-        "OneOf",
-        "TimeStretch",
-        "Reverb",
-        "AddGaussianSNR",
-        "PolarityInversion",
-    ]
-    assert [t.p for t in chain[2:]] == [0.5, 0.5, 0.5]
+    assert [type(t).__name__ for t in chain] == ["OneOf", "TimeStretch", "Reverb", "AddGaussianSNR"]
+    assert [t.p for t in chain[2:]] == [0.5, 0.5]
     reverb = Reverb(p=1.0)
     wet = reverb(samples=tone, sample_rate=SAMPLE_RATE)
     assert wet.shape == tone.shape and np.abs(wet - tone).max() > 0.01
@@ -188,7 +227,9 @@ def test_augmentations_change_the_audio_yet_keep_its_length():
         ({"loss": "cpc", "positive": "self"}, "option positive must be unset for loss 'cpc'"),
         ({"positive": "self", "channels": [8, 8]}, "option channels must be 5 positive integers"),
         ({"loss": "cpc", "cpc_segments": 4, "cpc_steps": 4}, r"option cpc_steps \(4\) must be smaller"),
-        ({"positive": "self", "temperature": 0}, "option temperature must be positive, got 0"),
+        ({"positive": "self", "similarity": "cosine", "temperature": 0}, "option temperature must be positive, got 0"),
+        ({"positive": "self", "temperature": 0.1}, "temperature applies to similarity 'cosine' only"),
+        ({"positive": "self", "similarity": "l2"}, "option similarity must be one of .* got 'l2'"),
         ({"positive": "self", "epoch": 3}, r"unknown option\(s\) \['epoch'\]"),
     ],
 )
@@ -264,7 +305,7 @@ def test_a_task_no_track_is_long_enough_for_is_an_error(short_tracks):
     [
         ({"loss": "infonce", "positive": "adjacent"}, {"segment": 16}),
         ({"loss": "multi", "positive": "self"}, {**{f"level{i}": 16 for i in range(1, 6)}, "concat": 80}),
-        ({"loss": "cpc", "cpc_segments": 2, "cpc_steps": 1}, {"segment": 16, "context": 16}),
+        ({"loss": "cpc", "cpc_segments": 2, "cpc_steps": 1, "context_dim": 12}, {"segment": 16, "context": 24}),
     ],
 )
 def test_backbone_pools_mean_and_std_over_segments_and_loads_its_checkpoint(short_tracks, tmp_path, options, layers):
@@ -369,4 +410,9 @@ def test_table3_example_config_has_the_papers_seven_encoders_at_full_size():
     expected = [(p, loss) for p in ("adjacent", "random", "self") for loss in ("infonce", "multi")] + [("", "cpc")]
     assert rows == sorted(expected)
     assert all(encoder.channels == (128, 256, 256, 512, 512) and encoder.embedding_dim == 128 for encoder in encoders)
+    assert all(encoder.similarity == "dot" for encoder in encoders)  # eq. (1)
+    # Table 3's dimension column, row by row.
+    dims = sorted(((encoder.positive or "", encoder.loss), encoder.output_dim) for encoder in encoders)
+    paper = {"infonce": 128, "multi": 640, "cpc": 256}
+    assert dims == sorted((row, paper[row[1]]) for row in expected)
     assert "mfcc" in config["backbones"]  # the paper's baseline row

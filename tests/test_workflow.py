@@ -204,7 +204,7 @@ def test_changing_and_adding_backbones_reruns_only_their_descendants(workdir, ti
 
     def change(changed: dict) -> None:
         changed["backbones"]["mfcc8"]["options"]["n_fft"] = 1024
-        changed["backbones"]["ssl_tiny"]["options"]["temperature"] = 0.2
+        changed["backbones"]["ssl_tiny"]["options"]["similarity"] = "cosine"
         changed["backbones"]["mfcc20"] = {"kind": "mfcc", "options": {"n_mfcc": 20}}
 
     planned = {rule for rule, _ in planned_after(workdir, tiny_config, change)}

@@ -4,7 +4,9 @@ Rows are the baseline features (MFCC in the paper) and every self-supervised bac
 their positive-sampling strategy ("Feature") and loss as the paper names them; columns are the frozen-embedding
 probes of ``tables/probes.csv``: genre and instrument accuracy with a linear SVM and logistic regression, and
 playlist continuation (HR@10 against sampled negatives, and MPR). The numbers are read from the probes table,
-never recomputed, so the two tables cannot disagree.
+never recomputed, so the two tables cannot disagree. ``dim`` is the encoder's output per segment as the paper's
+table gives it (128; 5 × 128 = 640 for InfoNCE-Multi; MelCPC's 256-d GRU), ``probed dim`` the width the probes
+read: the mean and standard deviation over the track's segments, twice that.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from audiorec.report import PAPER_PROBE_COLUMNS, markdown_table
+from audiorec.ssl.config import SSLConfig
 
 FEATURE_NAMES = {"self": "Siamese-Self-aug", "adjacent": "Siamese-Adjacent", "random": "Siamese-Random"}
 """The paper's row names by positive strategy; the CPC encoder is "MelCPC"."""
@@ -50,11 +53,15 @@ def ssl_table(probes: pl.DataFrame, encoders: Mapping[str, Mapping[str, Any] | N
             continue
         feature, loss = describe_encoder(options)
         rank = -1 if options is None else _ROW_ORDER.index(feature)
-        rows.append({"feature": feature or backbone.upper(), "loss": loss, "backbone": backbone, "rank": rank})
-    schema = {"feature": pl.String, "loss": pl.String, "backbone": pl.String, "rank": pl.Int64}
+        dim = None if options is None else SSLConfig.from_mapping(options).output_dim
+        rows.append(
+            {"feature": feature or backbone.upper(), "loss": loss, "backbone": backbone, "rank": rank, "dim": dim}
+        )
+    schema = {"feature": pl.String, "loss": pl.String, "backbone": pl.String, "rank": pl.Int64, "dim": pl.Int64}
     order = pl.DataFrame(rows, schema=schema)
     metrics = table_columns(probes.columns)
-    joined = order.join(probes.select("backbone", "dim", *metrics), on="backbone", how="left")
+    probed = probes.select("backbone", pl.col("dim").alias("probed dim"), *metrics)
+    joined = order.join(probed, on="backbone", how="left").with_columns(pl.col("dim").fill_null(pl.col("probed dim")))
     loss_order = pl.col("loss").replace_strict({"-": 0, "InfoNCE": 1, "InfoNCE-Multi": 2}, default=3)
     return joined.sort(pl.col("rank"), loss_order, pl.col("backbone")).drop("rank")
 
@@ -62,7 +69,9 @@ def ssl_table(probes: pl.DataFrame, encoders: Mapping[str, Mapping[str, Any] | N
 def ssl_markdown(table: pl.DataFrame) -> str:
     """The table with the paper's headings; the best value of each column in bold (lowest for MPR)."""
     metrics = table_columns(table.columns)
-    cells = table.select("feature", "loss", "backbone", "dim").with_columns(pl.col("dim").cast(pl.String))
+    cells = table.select("feature", "loss", "backbone", "dim", "probed dim").with_columns(
+        pl.col("dim", "probed dim").cast(pl.String)
+    )
     for column in metrics:
         values = table.get_column(column)
         best = values.min() if column in LOWER_IS_BETTER else values.max()
@@ -76,7 +85,9 @@ def ssl_markdown(table: pl.DataFrame) -> str:
             "logistic regression) and on playlist continuation (ItemKNN; HR@10 against 100 sampled tracks, higher is",
             "better; MPR, lower is better). Self-aug: the positive is an augmented copy of the anchor; Adjacent: the",
             "next segment; Random: any segment of the same track; InfoNCE-Multi: InfoNCE on every convolutional",
-            "block's output. **Bold**: the best of each column. Every probe metric: tables/probes.md.",
+            "block's output. dim: the encoder's output per segment as the paper lists it; probed dim: the mean and",
+            "standard deviation over the track's segments that the probes read. **Bold**: the best of each column.",
+            "Every probe metric: tables/probes.md.",
             "",
             markdown_table(cells, cells.columns),
             "",

@@ -8,7 +8,7 @@ Layers (``layer: last`` is the paper's choice, the last one listed):
 
 * ``infonce``: ``segment`` (2·D);
 * ``multi``: ``level1`` … ``level5`` (2·D each) and ``concat`` (the 5·D concatenation, 10·D);
-* ``cpc``: ``segment`` (the encoder's vectors, 2·D) and ``context`` (the GRU outputs, 2·D).
+* ``cpc``: ``segment`` (the encoder's vectors, 2·D) and ``context`` (the GRU outputs, 2·C, C = ``context_dim``).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class SSLBackbone(TorchBackbone):
         if config.loss == "multi":
             self.layer_dims = {f"level{i + 1}": width for i in range(N_BLOCKS)} | {"concat": N_BLOCKS * width}
         elif config.loss == "cpc":
-            self.layer_dims = {"segment": width, "context": width}
+            self.layer_dims = {"segment": width, "context": 2 * config.context_dim}
         else:
             self.layer_dims = {"segment": width}
         if load:
@@ -89,7 +89,8 @@ class SSLBackbone(TorchBackbone):
         if state.get("architecture") != self.config.architecture():
             raise ParameterError(
                 f"backbone ssl: checkpoint {path} has architecture {state.get('architecture')}, "
-                f"but the options ask for {self.config.architecture()}"
+                f"but the options ask for {self.config.architecture()}; train it again "
+                "(snakemake --forcerun ssl_train)"
             )
         load_strict(self.model, state["state_dict"], str(path))
         self._weights_sha256 = file_sha256(path)

@@ -1,7 +1,12 @@
-"""The self-augmentation positive: pitch shift, time stretch, reverb, noise and polarity inversion.
+"""The self-augmentation positive: pitch shift, time stretch, reverb and noise.
 
 The chain follows Choi et al. (2022, sec. 2.3.1), built from maintained libraries: ``audiomentations`` for the
 chain and most transforms, ``pedalboard``'s Freeverb for the reverb. Every transform keeps the segment's length.
+
+The paper also lists polarity inversion (after Kharitonov et al. 2021, who augment raw waveforms). The encoders
+here, like the paper's, read a power mel-spectrogram, and ``|STFT(-x)| = |STFT(x)|``: inverting the polarity
+changes no input value, so the chain leaves it out rather than spend a random draw on a no-op
+(``tests/test_ssl.py`` checks that the spectrogram is identical).
 
 ``audiomentations`` draws its parameters from Python's ``random`` and NumPy's global generator, so
 :func:`augment` seeds both from the generator it is given (and restores them afterwards): an augmented copy is a
@@ -14,7 +19,7 @@ import functools
 import random
 
 import numpy as np
-from audiomentations import AddGaussianSNR, Compose, OneOf, PitchShift, PolarityInversion, TimeStretch
+from audiomentations import AddGaussianSNR, Compose, OneOf, PitchShift, TimeStretch
 from audiomentations.core.transforms_interface import BaseWaveformTransform
 from pedalboard import Reverb as Freeverb
 
@@ -47,15 +52,14 @@ class Reverb(BaseWaveformTransform):
 
 @functools.cache
 def augmentation_chain() -> Compose:
-    """Pitch shift by ±1 or ±2 semitones, time stretch 0.8–1.2, reverb (p = 0.5), noise (p = 0.5), and
-    polarity inversion (p = 0.5), applied in this order."""
+    """Pitch shift by ±1 or ±2 semitones, time stretch 0.8–1.2, reverb (p = 0.5) and noise (p = 0.5), applied in
+    this order (polarity inversion, a no-op on the spectrogram, is left out: see the module docstring)."""
     return Compose(
         [
             OneOf([PitchShift(min_semitones=s, max_semitones=s, p=1.0) for s in SEMITONES]),
             TimeStretch(min_rate=STRETCH_RATES[0], max_rate=STRETCH_RATES[1], leave_length_unchanged=True, p=1.0),
             Reverb(p=0.5),
             AddGaussianSNR(min_snr_db=SNR_DB[0], max_snr_db=SNR_DB[1], p=0.5),
-            PolarityInversion(p=0.5),
         ]
     )
 

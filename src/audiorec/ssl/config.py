@@ -17,6 +17,9 @@ POSITIVES = ("self", "adjacent", "random")
 """Where the positive of an anchor segment comes from: an augmented copy of it, the next segment after a 0.5 s
 gap, or another segment anywhere in the same track."""
 N_BLOCKS = 5
+SIMILARITIES = ("dot", "cosine")
+"""How InfoNCE scores a pair: ``dot``, the paper's ``exp(y_aᵀ y_p)``; ``cosine``, ``exp(cos(y_a, y_p) / τ)``."""
+DEFAULT_COSINE_TEMPERATURE = 0.1
 
 WHERE = "backbone ssl"
 
@@ -32,12 +35,18 @@ class SSLConfig:
     positive
         One of :data:`POSITIVES` for ``infonce`` and ``multi``; must stay unset for ``cpc``, whose positives are
         the future segments of the same window.
+    similarity
+        How InfoNCE scores a pair: ``dot``, the raw dot product of eq. (1) (the paper), or ``cosine``, the cosine
+        divided by ``temperature`` (a departure: bounded logits, no reward for growing norms, as in SimCLR).
     temperature
-        Softmax temperature of InfoNCE over cosine similarities.
+        Softmax temperature of the ``cosine`` similarity (0.1 when unset); the dot product takes none.
     channels
         Output channels of the 5 convolutional blocks (the paper's: 128, 256, 256, 512, 512).
     embedding_dim
-        Size of a segment vector (per level for ``multi``) and of the GRU state for ``cpc``.
+        Size of a segment vector (per level for ``multi``: 5 × 128 = 640 in the paper's Table 3).
+    context_dim
+        Size of MelCPC's GRU state and outputs, the vectors its track embedding summarises (the paper's
+        Table 3: 256).
     cpc_segments
         Consecutive 3-s segments in one MelCPC training window (4: the paper's 12 s).
     cpc_steps
@@ -60,9 +69,11 @@ class SSLConfig:
 
     loss: str = "infonce"
     positive: str | None = None
-    temperature: float = 0.1
+    similarity: str = "dot"
+    temperature: float | None = None
     channels: tuple[int, ...] = (128, 256, 256, 512, 512)
     embedding_dim: int = 128
+    context_dim: int = 256
     cpc_segments: int = 4
     cpc_steps: int = 3
     epochs: int = 100
@@ -92,7 +103,18 @@ class SSLConfig:
             )
         if len(self.channels) != N_BLOCKS or any(not isinstance(c, int) or c <= 0 for c in self.channels):
             raise ParameterError(f"{WHERE} option channels must be {N_BLOCKS} positive integers, got {self.channels}")
-        for name in ("embedding_dim", "epochs", "batch_size", "lr_patience", "cpc_segments", "cpc_steps"):
+        if self.similarity not in SIMILARITIES:
+            raise ParameterError(
+                f"{WHERE} option similarity must be one of {list(SIMILARITIES)}, got {self.similarity!r}"
+            )
+        if self.similarity == "dot" and self.temperature is not None:
+            raise ParameterError(
+                f"{WHERE} option temperature applies to similarity 'cosine' only; the paper's dot product has none"
+            )
+        if self.similarity == "cosine" and self.temperature is None:
+            object.__setattr__(self, "temperature", DEFAULT_COSINE_TEMPERATURE)
+        sizes = ("embedding_dim", "context_dim", "epochs", "batch_size", "lr_patience", "cpc_segments", "cpc_steps")
+        for name in sizes:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ParameterError(f"{WHERE} option {name} must be a positive integer, got {value!r}")
@@ -105,7 +127,7 @@ class SSLConfig:
                 f"{WHERE} option cpc_steps ({self.cpc_steps}) must be smaller than cpc_segments ({self.cpc_segments}): "
                 "a window of n segments holds targets at most n - 1 steps ahead"
             )
-        for name in ("temperature", "learning_rate", "min_lr"):
+        for name in ("learning_rate", "min_lr", *(("temperature",) if self.similarity == "cosine" else ())):
             if not getattr(self, name) > 0:
                 raise ParameterError(f"{WHERE} option {name} must be positive, got {getattr(self, name)!r}")
         if not 0 < self.lr_factor < 1:
@@ -129,8 +151,18 @@ class SSLConfig:
             "loss": self.loss,
             "channels": list(self.channels),
             "embedding_dim": self.embedding_dim,
+            "context_dim": self.context_dim if self.loss == "cpc" else 0,
             "cpc_steps": self.cpc_steps if self.loss == "cpc" else 0,
         }
+
+    @property
+    def output_dim(self) -> int:
+        """Width of what the encoder outputs per segment, as the paper's Table 3 lists it (before the mean and
+        standard deviation over segments double it): 128 for InfoNCE, 5 × 128 = 640 for the multi-level loss,
+        the GRU's 256 for MelCPC."""
+        if self.loss == "multi":
+            return N_BLOCKS * self.embedding_dim
+        return self.context_dim if self.loss == "cpc" else self.embedding_dim
 
     def training_fingerprint(self) -> dict[str, Any]:
         """What a resumable training state depends on: everything but where and how long it runs."""

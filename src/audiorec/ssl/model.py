@@ -117,9 +117,10 @@ class SSLModel(nn.Module):
         self.register_buffer("mel_std", torch.ones(N_MELS))
         self.encoder = MelEncoder(config.channels, config.embedding_dim, config.multi_level)
         if config.loss == "cpc":
-            dim = config.embedding_dim
-            self.gru = nn.GRU(dim, dim, num_layers=1, batch_first=True)
-            self.predictors = nn.ModuleList(nn.Linear(dim, dim) for _ in range(config.cpc_steps))
+            self.gru = nn.GRU(config.embedding_dim, config.context_dim, num_layers=1, batch_first=True)
+            self.predictors = nn.ModuleList(
+                nn.Linear(config.context_dim, config.embedding_dim) for _ in range(config.cpc_steps)
+            )
 
     def set_standardisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Store per-band statistics of the training audio's log-mel frames."""
@@ -136,7 +137,7 @@ class SSLModel(nn.Module):
         return out.levels if out.levels is not None else [out.segment]
 
     def context(self, sequence: torch.Tensor) -> torch.Tensor:
-        """MelCPC: GRU outputs ``(B, T, D)`` over a sequence of segment vectors ``(B, T, D)``."""
+        """MelCPC: GRU outputs ``(B, T, context_dim)`` over a sequence of segment vectors ``(B, T, D)``."""
         if self.config.loss != "cpc":
             raise ParameterError(f"only loss 'cpc' has a context network; this model has loss {self.config.loss!r}")
         return self.gru(sequence)[0]

@@ -68,11 +68,11 @@ def pretext_loss(model: SSLModel, batch: torch.Tensor) -> torch.Tensor:
     out = model.encode(batch.transpose(0, 1).reshape(n_views * n_examples, *batch.shape[2:]))
     if config.loss == "multi":
         anchors, positives = zip(*(level.view(n_views, n_examples, -1) for level in out.levels), strict=True)
-        return multi_level_info_nce(anchors, positives, config.temperature)
+        return multi_level_info_nce(anchors, positives, config.similarity, config.temperature)
     segments = out.segment.view(n_views, n_examples, -1).transpose(0, 1)  # (B, views, D)
     if config.loss == "cpc":
-        return cpc_loss(segments, model.context(segments), model.predictors, config.temperature)
-    return info_nce(segments[:, 0], segments[:, 1], config.temperature)
+        return cpc_loss(segments, model.context(segments), model.predictors, config.similarity, config.temperature)
+    return info_nce(segments[:, 0], segments[:, 1], config.similarity, config.temperature)
 
 
 def epoch_batches(config: SSLConfig, n_tracks: int, epoch: int) -> list[list[int]]:
