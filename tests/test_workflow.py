@@ -197,21 +197,18 @@ def test_second_run_has_nothing_to_do(workdir):
     assert planned_jobs(workdir) == []
 
 
-def test_changing_and_adding_backbones_reruns_only_their_descendants(workdir, tiny_config, tmp_path):
-    """mfcc8's options change, ssl_tiny is retrained and mfcc20 is added: the candidate set is rebuilt (every
-    backbone still embeds every train track but the two broken files), its checksum is unchanged, so no run of
-    another backbone or model executes; a dry run, which cannot know that before extraction, lists them all."""
+def test_changing_one_backbone_reruns_only_its_descendants(workdir, tiny_config, tmp_path):
+    """mfcc8's options change: the candidate set is rebuilt, but every backbone still embeds every train track
+    except the two broken files, so its checksum is unchanged and no run of another backbone or model ranks or
+    trains again (their evaluations, seconds each, are redone with the same numbers). A dry run, which cannot
+    know that before extraction, lists more; adding a backbone is checked the same way in
+    tests/test_dataset_workflow.py."""
 
     def change(changed: dict) -> None:
         changed["backbones"]["mfcc8"]["options"]["n_fft"] = 1024
-        changed["backbones"]["ssl_tiny"]["options"]["similarity"] = "cosine"
-        changed["backbones"]["mfcc20"] = {"kind": "mfcc", "options": {"n_mfcc": 20}}
 
-    planned = {rule for rule, _ in planned_after(workdir, tiny_config, change)}
-    assert {"candidates", "train_recommender"} <= planned  # the dry run's upper bound
     jobs = executed_after(workdir, tiny_config, change, tmp_path)
-    rules = sorted({rule for rule, _ in jobs})
-    assert rules == [
+    assert sorted({rule for rule, _ in jobs}) == [
         "aggregate",
         "candidates",
         "cold_start",
@@ -219,23 +216,43 @@ def test_changing_and_adding_backbones_reruns_only_their_descendants(workdir, ti
         "embed_shard",
         "evaluate",
         "figures",
-        "layer_figure",
-        "layer_sweep",
+        "layer_figure",  # a table rule: it redraws from the unchanged sweep
         "mir_vs_recs",
         "probe",
         "probe_table",
         "recommend",
         "recommend_new_items",
         "ssl_table",
-        "ssl_train",
     ]
-    changed = {"mfcc8", "mfcc20", "ssl_tiny"}
-    assert {w["backbone"] for rule, w in jobs if rule not in (*TABLE_RULES, "candidates")} == changed
-    assert sum(rule == "embed_shard" for rule, _ in jobs) == 3 * 3  # 200 tracks in shards of 80, per backbone
-    assert sum(rule == "recommend" for rule, _ in jobs) == 3  # knn on each changed backbone
-    assert sum(rule == "evaluate" for rule, _ in jobs) == 3 * 3  # val, test and the new releases, nothing else
-    assert sum(rule == "probe" for rule, _ in jobs) == 3 * 3  # genre, instrument, playlist
-    assert [w["backbone"] for rule, w in jobs if rule == "ssl_train"] == ["ssl_tiny"]
+    assert {w["backbone"] for rule, w in jobs if rule not in (*TABLE_RULES, "candidates", "evaluate")} == {"mfcc8"}
+    assert sum(rule == "embed_shard" for rule, _ in jobs) == 3  # 200 tracks in shards of 80
+    assert [w["model"] for rule, w in jobs if rule in ("recommend", "recommend_new_items")] == ["knn", "knn"]
+
+
+@pytest.mark.parametrize(
+    ("backbone", "options", "own_rules"),
+    [
+        ("mfcc20", {"kind": "mfcc", "options": {"n_mfcc": 20}}, {"embed_shard", "embed_gather", "probe"}),
+        ("ssl_tiny", {"similarity": "cosine"}, {"ssl_train", "embed_shard", "embed_gather", "probe"}),
+    ],
+)
+def test_adding_or_retraining_a_backbone_extracts_and_probes_only_that_backbone(
+    workdir, tiny_config, backbone, options, own_rules
+):
+    """The forward passes and probes a dry run plans, before the candidate set is known: only the new or retrained
+    backbone's (jobs behind the candidate set, the layer sweep among them, are listed as an upper bound)."""
+
+    def change(changed: dict) -> None:
+        if backbone in changed["backbones"]:
+            changed["backbones"][backbone]["options"].update(options)
+        else:
+            changed["backbones"][backbone] = options
+
+    jobs = planned_after(workdir, tiny_config, change)
+    heavy = {"ssl_train", "embed_shard", "embed_gather", "probe"}
+    assert {rule for rule, _ in jobs} & heavy == own_rules
+    assert {w["backbone"] for rule, w in jobs if rule in heavy} == {backbone}
+    assert ("candidates", {"dataset": "demo"}) in jobs
 
 
 def test_changing_only_the_layer_reruns_no_forward_pass(workdir, tiny_config):
@@ -307,7 +324,12 @@ def test_significance_table_tests_each_trained_row_against_its_controls(workdir)
 def test_mir_versus_recommendation_correlates_over_every_probed_backbone(workdir):
     correlations = pl.read_csv(workdir / "results/demo/tables/mir_vs_recs_correlations.csv")
     knn = correlations.filter((pl.col("model") == "knn") & (pl.col("mir") == "genre SVM")).row(0, named=True)
-    assert knn["n_backbones"] == 3 and knn["metric"] == "HitRate@50" and -1 <= knn["spearman_rho"] <= 1
+    assert knn["n_backbones"] == 3 and knn["metric"] == "HitRate@50"
+    # On 26 test users the three backbones may tie at HitRate@50, and a rank correlation with a constant is
+    # undefined: NaN then, a coefficient otherwise.
+    knn_rates = pl.read_csv(workdir / "results/demo/tables/mir_vs_recs.csv")["knn HitRate@50"]
+    rho = knn["spearman_rho"]
+    assert rho != rho if knn_rates.n_unique() == 1 else -1 <= rho <= 1
     assert "## Spearman rank correlation" in (workdir / "results/demo/tables/mir_vs_recs.md").read_text()
 
 

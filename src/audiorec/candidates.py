@@ -5,8 +5,8 @@ outside train fills its top K with items that can never be hits. Worse, models d
 tracks (content models score them like any other, popularity gives them zero, a random-init network pushes them
 down), which skews exactly the comparisons the table is for. So every model, with or without embeddings, ranks
 the same candidates: the train tracks that every backbone a model of the config runs on could embed. A train
-track some backbone failed on (an undecodable file, say) leaves the set for every model, and is listed with the
-track ids in ``uncovered.csv`` (the log names the backbones that lack each), which also feeds the table's note.
+track some backbone failed on (an undecodable file, say) leaves the set for every model; ``uncovered.csv`` lists
+these tracks (the log names the backbones that lack each), and the table's note counts them.
 
 ``uncovered.csv`` is written even when it is empty, holds nothing but what decides the candidate set, and is
 kept small on purpose: the workflow compares its checksum, so adding a backbone that embeds every train track

@@ -334,13 +334,7 @@ def cold_start_runs(wildcards):
 
 
 def ranked_lists(wildcards):
-    """The lists a split is scored on: the full ranking, or the ranking of new releases for the cold split.
-
-    Asking for the candidate set first defers the job until checkpoint candidates has run: Snakemake then decides
-    afresh, and a run whose ranking was not redone (the candidate file's checksum unchanged) is not evaluated
-    again either.
-    """
-    checkpoints.candidates.get(dataset=wildcards.dataset)
+    """The lists a split is scored on: the full ranking, or the ranking of new releases for the cold split."""
     name = "new_items" if wildcards.split == COLD_SPLIT else "recommendations"
     return f"results/{wildcards.dataset}/runs/{wildcards.model}/{wildcards.backbone}/seed{wildcards.seed}/{name}.parquet"
 
