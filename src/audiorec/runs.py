@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,8 @@ def recommend(
 
     model = build_model(model_spec, seed, threads, embeddings_path)
     train = read_table(split_paths["train"], "split")
-    catalogue = model_catalogue(model, train, split_paths["uncovered"], embeddings_path, shuffle, seed)
+    embeddings = read_model_embeddings(model, embeddings_path)
+    catalogue = model_catalogue(model, train, split_paths["uncovered"], embeddings, shuffle, seed)
     heard_before = read_table(split_paths["heard_before_window"], "split")
     if isinstance(model, TrainedRecommender):
         if checkpoint_path is None or training_log_path is None or "val" not in split_paths:
@@ -129,11 +131,41 @@ def fitting_data(
     return TrainData.build(train, catalogue, fit_users, heard_before), validation
 
 
+@dataclass(frozen=True)
+class EmbeddingsTable:
+    """An embeddings table read once per job: its track ids, its vectors, and the file (for error messages)."""
+
+    path: Path
+    track_ids: list[str]
+    vectors: np.ndarray
+
+    @classmethod
+    def read(cls, path: str | Path) -> EmbeddingsTable:
+        track_ids, vectors = read_embeddings(path)
+        return cls(Path(path), track_ids, vectors)
+
+    def rows(self, track_ids: Sequence[str]) -> np.ndarray:
+        """Row of each of ``track_ids`` in the table (``-1`` when absent)."""
+        lookup = pl.DataFrame({"track_id": self.track_ids, "row": np.arange(len(self.track_ids), dtype=np.int64)})
+        wanted = pl.DataFrame({"track_id": list(track_ids)}, schema={"track_id": pl.String})
+        joined = wanted.join(lookup, on="track_id", how="left", maintain_order="left")
+        return joined.get_column("row").fill_null(-1).to_numpy()
+
+
+def read_model_embeddings(model: Recommender, embeddings_path: str | Path | None) -> EmbeddingsTable | None:
+    """The embeddings table a model ranks with (None for a model without one); an error if it needs one."""
+    if not model.uses_embeddings:
+        return None
+    if embeddings_path is None:
+        raise ParameterError(f"model {model.kind} needs an embeddings table")
+    return EmbeddingsTable.read(embeddings_path)
+
+
 def model_catalogue(
     model: Recommender,
     train: pl.DataFrame,
     uncovered_path: str | Path,
-    embeddings_path: str | Path | None,
+    embeddings: EmbeddingsTable | None,
     shuffle: bool,
     seed: int,
 ) -> Catalogue:
@@ -145,35 +177,21 @@ def model_catalogue(
     track_ids = candidate_track_ids(train, read_uncovered(uncovered_path))
     if not model.uses_embeddings:
         return Catalogue.from_tracks(track_ids)
-    if embeddings_path is None:
+    if embeddings is None:
         raise ParameterError(f"model {model.kind} needs an embeddings table")
-    vectors = embeddings_of(embeddings_path, track_ids)
+    rows = embeddings.rows(track_ids)
+    missing = int((rows < 0).sum())
+    if missing:
+        raise ParameterError(
+            f"{embeddings.path}: {missing} candidate tracks have no embedding; the candidate set is older than this "
+            "table (rerun rule candidates)"
+        )
+    vectors = embeddings.vectors[rows]
     if shuffle:
         from audiorec.controls import shuffle_rows
 
         vectors = shuffle_rows(vectors, seed)
     return Catalogue.from_tracks(track_ids, vectors)
-
-
-def embeddings_of(embeddings_path: str | Path, track_ids: Sequence[str]) -> np.ndarray:
-    """The rows of an embeddings table for ``track_ids``, in that order; every track must have one."""
-    table_ids, vectors = read_embeddings(embeddings_path)
-    rows = row_index(table_ids, track_ids)
-    missing = int((rows < 0).sum())
-    if missing:
-        raise ParameterError(
-            f"{embeddings_path}: {missing} candidate tracks have no embedding; the candidate set is older than this "
-            "table (rerun rule candidates)"
-        )
-    return vectors[rows]
-
-
-def row_index(table_ids: Sequence[str], track_ids: Sequence[str]) -> np.ndarray:
-    """Row of each of ``track_ids`` in ``table_ids`` (``-1`` when absent)."""
-    lookup = pl.DataFrame({"track_id": list(table_ids), "row": np.arange(len(table_ids), dtype=np.int64)})
-    wanted = pl.DataFrame({"track_id": list(track_ids)}, schema={"track_id": pl.String})
-    joined = wanted.join(lookup, on="track_id", how="left", maintain_order="left")
-    return joined.get_column("row").fill_null(-1).to_numpy()
 
 
 def recommend_new_items(
@@ -205,14 +223,15 @@ def recommend_new_items(
     if not model.ranks_unseen_items:
         raise ParameterError(f"model {model.kind} cannot rank items unheard in train; it has no cold-start ranking")
     train = read_table(split_paths["train"], "split")
-    catalogue = model_catalogue(model, train, split_paths["uncovered"], embeddings_path, shuffle, seed)
+    embeddings = read_model_embeddings(model, embeddings_path)
+    catalogue = model_catalogue(model, train, split_paths["uncovered"], embeddings, shuffle, seed)
     if isinstance(model, TrainedRecommender):
         if checkpoint_path is None or "val" not in split_paths:
             raise ParameterError(f"model {model.kind} is restored from a checkpoint: it needs the val split too")
         heard_before = read_table(split_paths["heard_before_window"], "split")
         model.restore(catalogue, *fitting_data(train, split_paths["val"], catalogue, heard_before), checkpoint_path)
     cold = read_table(split_paths["cold_test"], "split")
-    new_tracks, new_vectors = new_releases(cold, embeddings_path if model.uses_embeddings else None)
+    new_tracks, new_vectors = new_releases(cold, embeddings)
     if shuffle:
         from audiorec.controls import shuffle_rows
 
@@ -225,14 +244,13 @@ def recommend_new_items(
     write_table(frame, out_path, kind="recommendations", metadata={"model": dict(model_spec), "seed": seed})
 
 
-def new_releases(cold: pl.DataFrame, embeddings_path: str | Path | None) -> tuple[list[str], np.ndarray]:
+def new_releases(cold: pl.DataFrame, embeddings: EmbeddingsTable | None) -> tuple[list[str], np.ndarray]:
     """The cold split's tracks (sorted) with their embeddings; tracks without one are left out with a warning. A
     model without embeddings gets every track and an empty ``(n, 0)`` matrix."""
     tracks = cold.get_column("track_id").unique().sort().to_list()
-    if embeddings_path is None:
+    if embeddings is None:
         return tracks, np.zeros((len(tracks), 0), dtype=np.float32)
-    table_ids, vectors = read_embeddings(embeddings_path)
-    rows = row_index(table_ids, tracks)
+    rows = embeddings.rows(tracks)
     if (rows < 0).any():
-        log.warning("%d new tracks have no embedding in %s and are not ranked", int((rows < 0).sum()), embeddings_path)
-    return [track for track, row in zip(tracks, rows, strict=True) if row >= 0], vectors[rows[rows >= 0]]
+        log.warning("%d new tracks have no embedding in %s and are not ranked", int((rows < 0).sum()), embeddings.path)
+    return [track for track, row in zip(tracks, rows, strict=True) if row >= 0], embeddings.vectors[rows[rows >= 0]]
