@@ -56,7 +56,7 @@ class Catalogue:
 class TrainData:
     """Train pairs indexed against a catalogue for a set of users, and what their rankings must leave out.
 
-    ``heard`` (boolean) and ``plays`` (play counts) are the users × items train pairs: a user's profile.
+    ``heard`` is the boolean users × items matrix of train pairs: a user's profile.
     ``excluded`` is every pair a ranking may not return: the train pairs and the tracks the user heard before the
     training window (:func:`audiorec.split.temporal_split`); none of them can be a first listen after it.
     ``item_plays`` is each catalogue item's total train play count over *every* user of the train table, not only
@@ -68,7 +68,6 @@ class TrainData:
 
     user_ids: np.ndarray
     heard: sp.csr_matrix
-    plays: sp.csr_matrix
     excluded: sp.csr_matrix
     item_plays: np.ndarray
     listen_order: sp.csr_matrix | None = None
@@ -89,15 +88,12 @@ class TrainData:
         users = np.asarray(list(user_ids), dtype=object)
         user_lookup = pl.DataFrame({"user_id": users.astype(str), "user_index": np.arange(len(users), dtype=np.int64)})
         shape = (len(users), len(catalogue))
-        columns = ["user_id", "track_id", "plays", *(["first_ts"] if "first_ts" in train.columns else [])]
+        columns = ["user_id", "track_id", *(["first_ts"] if "first_ts" in train.columns else [])]
         pairs = train.select(columns).join(user_lookup, on="user_id", how="inner")
         item_index = catalogue.index_of(pairs.get_column("track_id"))
         known = item_index >= 0
         user_index = pairs.get_column("user_index").to_numpy()[known]
         item_index = item_index[known]
-        plays = pairs.get_column("plays").to_numpy()[known].astype(np.float32)
-        play_matrix = sp.csr_matrix((plays, (user_index, item_index)), shape=shape)
-        play_matrix.sum_duplicates()
         order = None
         if "first_ts" in pairs.columns:
             first_ts = pairs.get_column("first_ts").dt.epoch("us").to_numpy()[known]
@@ -113,7 +109,6 @@ class TrainData:
         return cls(
             user_ids=users,
             heard=heard,
-            plays=play_matrix,
             excluded=sp.csr_matrix(excluded, dtype=bool),
             item_plays=item_play_counts(train, catalogue),
             listen_order=order,
