@@ -143,18 +143,29 @@ def run_pandas(log: Path, out_dir: Path, object_strings: bool = False) -> None:
     )
     events = pd.read_parquet(log)
     events = events[events["timestamp"] < test_end]
+    in_window = (events["timestamp"] >= train_start) & (events["timestamp"] < test_start)
     events = events.assign(
-        train_plays=(events["timestamp"] >= train_start) & (events["timestamp"] < test_start),
+        train_plays=in_window,
         eval_plays=events["timestamp"] >= test_start,
+        before_plays=events["timestamp"] < train_start,
+        window_ts=events["timestamp"].where(in_window),
     )
     pairs = (
         events.groupby(["user_id", "track_id"], sort=False, observed=True)
-        .agg(first_ts=("timestamp", "min"), train_plays=("train_plays", "sum"), eval_plays=("eval_plays", "sum"))
+        .agg(
+            first_ts=("timestamp", "min"),
+            window_ts=("window_ts", "min"),
+            train_plays=("train_plays", "sum"),
+            eval_plays=("eval_plays", "sum"),
+            before_plays=("before_plays", "sum"),
+        )
         .reset_index()
     )
     del events
-    in_train = (pairs["first_ts"] >= train_start) & (pairs["first_ts"] < test_start)
-    train = pairs.loc[in_train, ["user_id", "track_id", "first_ts"]].assign(plays=pairs.loc[in_train, "train_plays"])
+    # Train: every pair with a listen in the window (replays included), ordered by its first listen there.
+    in_train = pairs["train_plays"] > 0
+    train = pairs.loc[in_train, ["user_id", "track_id", "window_ts"]].rename(columns={"window_ts": "first_ts"})
+    train = train.assign(plays=pairs.loc[in_train, "train_plays"])
     later = pairs["first_ts"] >= test_start
     candidates = pairs.loc[later, ["user_id", "track_id", "first_ts"]].assign(plays=pairs.loc[later, "eval_plays"])
     known_tracks = pairs.loc[pairs["first_ts"] < test_start, "track_id"].unique()
@@ -167,8 +178,12 @@ def run_pandas(log: Path, out_dir: Path, object_strings: bool = False) -> None:
     val_users = users[order[:n_val]]
     is_val = eligible["user_id"].isin(val_users)
     cold = candidates[warm_user & ~candidates["track_id"].isin(known_tracks)]
+    earlier = pairs[(pairs["first_ts"] < train_start) & ~in_train]
+    earlier = earlier[earlier["user_id"].isin(users) & earlier["track_id"].isin(train_tracks)]
+    earlier = earlier[["user_id", "track_id", "first_ts"]].assign(plays=earlier["before_plays"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, frame in {"train": train, "val": eligible[is_val], "test": eligible[~is_val], "cold_test": cold}.items():
+    splits = {"train": train, "val": eligible[is_val], "test": eligible[~is_val], "cold_test": cold}
+    for name, frame in (splits | {"heard_before_window": earlier}).items():
         frame = frame.astype({"plays": "int32"}).sort_values(["user_id", "first_ts", "track_id"])
         frame.to_parquet(out_dir / f"{name}.parquet", index=False)
 
@@ -243,7 +258,7 @@ def measure(args: list[str], memory_limit_gb: float) -> dict:
 
 def same_outputs(first: Path, second: Path) -> bool:
     """Whether two split folders hold the same rows (the split tables are sorted the same way)."""
-    for name in ("train", "val", "test", "cold_test"):
+    for name in ("train", "val", "test", "cold_test", "heard_before_window"):
         a = pl.read_parquet(first / f"{name}.parquet").select("user_id", "track_id", "first_ts", "plays")
         b = pl.read_parquet(second / f"{name}.parquet").select("user_id", "track_id", "first_ts", "plays")
         b = b.with_columns(pl.col("first_ts").dt.cast_time_unit("us").dt.convert_time_zone("UTC"))
