@@ -59,14 +59,6 @@ def test_new_item_scores_are_the_scores_the_full_ranking_uses(kind, neural_world
     np.testing.assert_allclose(np.take_along_axis(new_scores, items, axis=1), scores, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["shallow_random", "bert4rec_random", "popularity"])
-def test_models_that_score_items_by_their_interactions_refuse_new_items(kind, neural_world):
-    model = recommender_class(kind).from_options({}, seed=0)
-    assert not model.ranks_unseen_items
-    with pytest.raises(ParameterError, match="cannot rank new items"):
-        model.score_new_items(neural_world.catalogue, neural_world.val_users, np.zeros((5, 16)))
-
-
 @pytest.mark.parametrize("kind", ["shallow", "bert4rec"])
 def test_a_restored_checkpoint_ranks_exactly_like_the_trained_model(kind, neural_world, tmp_path):
     files = RunFiles.beside(tmp_path / "checkpoint.pt", tmp_path / "training_log.csv")
