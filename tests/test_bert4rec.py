@@ -15,8 +15,8 @@ from audiorec.errors import ParameterError
 from audiorec.metrics import evaluate_recommendations
 from audiorec.recommenders import Catalogue, TrainData, recommendations_frame, recommender_class
 from audiorec.recommenders.bert4rec import Bert4RecNet, Bert4RecOptions, Bert4RecRecommender, prediction_inputs
-from audiorec.recommenders.neural import pretrained_table
 from audiorec.recommenders.sequences import mask_positions, recent_items
+from audiorec.recommenders.vectors import pretrained_table
 
 NO_AUDIO = {"max_len": 40, "hidden_size": 32, "feedforward_dim": 64, "attention_dropout": 0.0}
 SMALL = {**NO_AUDIO, "standardize": True}

@@ -13,8 +13,8 @@ from audiorec.errors import ParameterError
 from audiorec.metrics import evaluate_recommendations
 from audiorec.recommenders import recommendations_frame, recommender_class
 from audiorec.recommenders.negatives import NegativeUserSampler
-from audiorec.recommenders.neural import pretrained_table
 from audiorec.recommenders.shallow import ShallowNet, ShallowNetRecommender, ShallowTask
+from audiorec.recommenders.vectors import pretrained_table
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,12 @@ A ranking shorter than K (fewer candidates than K) counts its missing positions 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 
 from audiorec.errors import ParameterError
 
@@ -197,6 +199,24 @@ def ranking_metrics(
     user_of_relevant = np.repeat(np.arange(n_users, dtype=np.int64), n_relevant)
     hits = np.isin(user_of_ranked * n_codes + ranked_codes, user_of_relevant * n_codes + relevant_codes)
     return metrics_from_hits(hits & present, n_relevant, ks)
+
+
+def hit_rate(ranked: np.ndarray, truth: sp.csr_matrix) -> float:
+    """Mean ``HitRate@K`` of integer rankings of width K against a sparse relevance matrix.
+
+    The front end for the trainers' validation, whose ground truth is a users × items matrix rather than
+    per-user arrays: ``ranked`` holds item columns best first, ``-1`` where a row has fewer than K candidates,
+    and row ``u`` of ``truth`` marks user ``u``'s relevant items (every row needs one, as for
+    :func:`metrics_from_hits`). ``NaN`` for no rows, as the mean of nothing.
+    """
+    ranked = np.asarray(ranked)
+    if ranked.shape[0] == 0:
+        return math.nan
+    rows = np.repeat(np.arange(ranked.shape[0]), ranked.shape[1])
+    relevant = np.asarray(truth[rows, np.maximum(ranked, 0).ravel()]).reshape(ranked.shape).astype(bool)
+    k = ranked.shape[1]
+    scores = metrics_from_hits(relevant & (ranked >= 0), truth.getnnz(axis=1), [k])
+    return float(scores[f"HitRate@{k}"].mean())
 
 
 def evaluate_recommendations(recommendations: pl.DataFrame, truth: pl.DataFrame, ks: Sequence[int]) -> pl.DataFrame:

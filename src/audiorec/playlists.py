@@ -29,6 +29,7 @@ import polars as pl
 
 from audiorec.errors import ParameterError
 from audiorec.metrics import ranking_metrics
+from audiorec.validation import check_int
 
 PLAYLIST_TASK = "playlist"
 """The probe task name of playlist continuation; every other probe task classifies ``labels/<task>``."""
@@ -45,9 +46,7 @@ class ContinuationProtocol:
 
     def __post_init__(self) -> None:
         for name in ("n_queries", "n_negatives", "k"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ParameterError(f"playlist option {name} must be a positive integer, got {value!r}")
+            check_int(name, getattr(self, name), minimum=1, where="playlist")
 
 
 @dataclass

@@ -115,17 +115,6 @@ class TrainData:
         )
 
 
-def zscore_like(vectors: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``vectors`` z-scored per dimension with ``reference``'s mean and standard deviation (constant dimensions are
-    only centred). Tracks outside a catalogue are standardised with the catalogue's statistics, so that they land
-    where catalogue tracks do."""
-    reference = np.asarray(reference, dtype=np.float32)
-    scale = reference.std(axis=0)
-    return ((np.asarray(vectors, dtype=np.float32) - reference.mean(axis=0)) / np.where(scale > 0, scale, 1.0)).astype(
-        np.float32
-    )
-
-
 def item_play_counts(train: pl.DataFrame, catalogue: Catalogue) -> np.ndarray:
     """Total train plays of each catalogue item over every user of ``train`` (float32, 0 for unplayed items)."""
     totals = train.group_by("track_id").agg(pl.col("plays").sum())

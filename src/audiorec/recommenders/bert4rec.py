@@ -30,11 +30,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiorec.errors import ParameterError
+from audiorec.metrics import hit_rate
 from audiorec.recommenders.base import Catalogue, TrainData
 from audiorec.recommenders.inner_product import InnerProductScoring, top_k_inner_product
-from audiorec.recommenders.neural import NeuralRecommender, pretrained_rows, pretrained_table
+from audiorec.recommenders.neural import NeuralRecommender
 from audiorec.recommenders.sequences import mask_positions, recent_items
-from audiorec.recommenders.trainer import TrainingOptions, TrainingTask, check_float, check_int, hit_rate
+from audiorec.recommenders.trainer import TrainingOptions, TrainingTask
+from audiorec.recommenders.vectors import pretrained_rows, pretrained_table
+from audiorec.validation import check_float, check_int
 
 PREDICTION_BATCH = 1024
 """Users per forward pass at prediction and validation time."""

@@ -13,53 +13,21 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import nn
 
+from audiorec.checkpointing import data_fingerprint
 from audiorec.config import dataclass_from_mapping
 from audiorec.devices import default_device
 from audiorec.errors import ParameterError
 from audiorec.recommenders import trainer
-from audiorec.recommenders.base import Catalogue, RunFiles, TrainData, TrainedRecommender, zscore_like
-from audiorec.recommenders.trainer import TrainingOptions, TrainingResult, TrainingTask, data_fingerprint
-
-
-def pretrained_table(catalogue: Catalogue, standardize: bool, model: str) -> np.ndarray:
-    """The catalogue's embeddings as float32, z-scored per dimension when ``standardize`` is set.
-
-    Hand-crafted features (MFCC statistics) differ in scale by orders of magnitude: unscaled, a few
-    dimensions dominate every dot product and a learning rate of 1e-3 barely moves user vectors of norm ~1e3.
-    Standardising is an invertible linear map, so the table carries the same information.
-    """
-    if catalogue.embeddings is None:
-        raise ParameterError(f"{model} needs item embeddings; give the model a backbone")
-    return pretrained_rows(catalogue, catalogue.embeddings, standardize, model)
-
-
-def pretrained_rows(catalogue: Catalogue, embeddings: np.ndarray, standardize: bool, model: str) -> np.ndarray:
-    """``embeddings`` as the frozen table holds them: z-scored with the catalogue's statistics when ``standardize``
-    is set, so that a track outside the catalogue (a new release) enters the network as catalogue tracks do."""
-    if catalogue.embeddings is None:
-        raise ParameterError(f"{model} needs item embeddings; give the model a backbone")
-    rows = np.asarray(embeddings, dtype=np.float32)
-    if not np.isfinite(rows).all():
-        raise ParameterError(f"{model}: the embeddings table holds non-finite values")
-    if standardize:
-        rows = zscore_like(rows, catalogue.embeddings)
-    return np.ascontiguousarray(rows, dtype=np.float32)
+from audiorec.recommenders.base import Catalogue, RunFiles, TrainData, TrainedRecommender
+from audiorec.recommenders.trainer import TrainingOptions, TrainingResult, TrainingTask
 
 
 def random_table(n_items: int, dim: int, generator: torch.Generator) -> torch.Tensor:
     """A randomly initialised item table, ``N(0, 1/dim)`` so that rows have unit expected norm."""
     return torch.randn(n_items, dim, generator=generator) / dim**0.5
-
-
-def mean_of_heard(heard: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-    """Each user's mean item vector over their heard items (zeros for a user with none)."""
-    matrix = sp.csr_matrix(heard, dtype=np.float32)
-    counts = np.asarray(matrix.sum(axis=1)).ravel()
-    return np.asarray(matrix @ items / np.maximum(counts, 1.0)[:, None], dtype=np.float32)
 
 
 def rows_of(user_ids: np.ndarray, known_ids: np.ndarray) -> np.ndarray:

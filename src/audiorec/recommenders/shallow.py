@@ -24,18 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audiorec.metrics import hit_rate
 from audiorec.recommenders.base import Catalogue, TrainData
 from audiorec.recommenders.inner_product import InnerProductScoring, top_k_inner_product
 from audiorec.recommenders.negatives import NegativeUserSampler
-from audiorec.recommenders.neural import (
-    NeuralRecommender,
-    mean_of_heard,
-    pretrained_rows,
-    pretrained_table,
-    random_table,
-    rows_of,
-)
-from audiorec.recommenders.trainer import TrainingOptions, TrainingTask, check_float, check_int, hit_rate
+from audiorec.recommenders.neural import NeuralRecommender, random_table, rows_of
+from audiorec.recommenders.trainer import TrainingOptions, TrainingTask
+from audiorec.recommenders.vectors import mean_of_heard, pretrained_rows, pretrained_table
+from audiorec.validation import check_float, check_int
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ fingerprint of the options and data, so a changed config starts afresh instead o
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import math
 import time
@@ -23,16 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
-import scipy.sparse as sp
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from audiorec.errors import ParameterError, TrainingError
+from audiorec.checkpointing import load_state, rng_state, save_state, set_rng_state
+from audiorec.errors import TrainingError
 from audiorec.recommenders.base import RunFiles
-from audiorec.tables import atomic_path, write_text_atomic
+from audiorec.tables import write_text_atomic
+from audiorec.validation import check_float, check_int
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +61,6 @@ class TrainingOptions:
             check_int(name, getattr(self, name), minimum=1 if name != "lr_patience" else 0)
         check_float("learning_rate", self.learning_rate, low=0.0, high=math.inf)
         check_float("lr_factor", self.lr_factor, low=0.0, high=1.0)
-
-
-def check_int(name: str, value: Any, minimum: int) -> None:
-    """Raise :class:`ParameterError` naming ``name`` unless ``value`` is an integer ≥ ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ParameterError(f"option {name} must be an integer >= {minimum}, got {value!r}")
-
-
-def check_float(name: str, value: Any, low: float, high: float) -> None:
-    """Raise :class:`ParameterError` naming ``name`` unless ``low < value < high`` (a real number)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low < value < high:
-        raise ParameterError(f"option {name} must be a number in ({low}, {high}), got {value!r}")
 
 
 class TrainingTask(ABC):
@@ -128,52 +115,12 @@ class TrainingResult:
     resumed_from: int | None
 
 
-def data_fingerprint(*parts: Any) -> str:
-    """SHA-256 of options and arrays: a resume state is only reused for exactly the same problem."""
-    digest = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, sp.spmatrix | sp.sparray):
-            part = sp.csr_matrix(part)
-            arrays = [np.asarray(part.shape), part.indptr, part.indices, part.data]
-        elif isinstance(part, np.ndarray):
-            arrays = [np.asarray(part.shape), part.astype(str) if part.dtype == object else part]
-        else:
-            arrays = [np.frombuffer(repr(part).encode(), dtype=np.uint8)]
-        for array in arrays:
-            digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
-
-
-def hit_rate(items: np.ndarray, truth: sp.csr_matrix) -> float:
-    """Share of rows of ``truth`` with at least one relevant item among the ranked ``items`` (``-1`` = none)."""
-    if items.shape[0] == 0:
-        return math.nan
-    rows = np.repeat(np.arange(items.shape[0]), items.shape[1])
-    relevant = np.asarray(truth[rows, np.maximum(items, 0).ravel()]).reshape(items.shape).astype(bool)
-    return float((relevant & (items >= 0)).any(axis=1).mean())
-
-
 def _autocast(device: torch.device, enabled: bool) -> tuple[contextlib.AbstractContextManager, torch.dtype | None]:
     """bf16 autocast on GPUs that support it, fp16 on older ones; full precision on the CPU."""
     if not enabled or device.type != "cuda":
         return contextlib.nullcontext(), None
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast("cuda", dtype=dtype), dtype
-
-
-def _rng_state(generator: torch.Generator) -> dict[str, Any]:
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "sampler": generator.get_state(),
-    }
-
-
-def _set_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"]:
-        torch.cuda.set_rng_state_all(state["cuda"])
-    generator.set_state(state["sampler"])
 
 
 def _copy_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -262,7 +209,7 @@ def _train(
     generator.manual_seed(seed)
     torch.manual_seed(seed)
 
-    state = _load_resume_state(files, fingerprint)
+    state = None if files is None else load_state(files.resume_state, fingerprint)
     if state is None:
         history: list[dict[str, Any]] = []
         started = time.perf_counter()
@@ -277,7 +224,7 @@ def _train(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"], generator)
+        set_rng_state(state["rng"], generator)
         history, best, bad_epochs = list(state["history"]), dict(state["best"]), int(state["bad_epochs"])
         resumed_from, finished = int(state["epoch"]), bool(state["finished"])
         start = resumed_from + 1
@@ -335,8 +282,7 @@ def _train(
     log.info("%s: keeping epoch %d, validation loss %.6f", description, kept["epoch"], kept["loss"])
     if files is not None:
         _write_log(history, files.training_log)
-        with atomic_path(files.checkpoint) as tmp:
-            torch.save({"module": kept["module"], "epoch": kept["epoch"], "fingerprint": fingerprint}, tmp)
+        save_state({"module": kept["module"], "epoch": kept["epoch"], "fingerprint": fingerprint}, files.checkpoint)
     return TrainingResult(history=history, best_epoch=int(kept["epoch"]), resumed_from=resumed_from)
 
 
@@ -430,21 +376,6 @@ def _save(
         "best": dict(best),
         "bad_epochs": bad_epochs,
         "history": history,
-        "rng": _rng_state(generator),
+        "rng": rng_state(generator),
     }
-    with atomic_path(files.resume_state) as tmp:
-        torch.save(state, tmp)
-
-
-def _load_resume_state(files: RunFiles | None, fingerprint: str) -> dict[str, Any] | None:
-    if files is None or not files.resume_state.is_file():
-        return None
-    try:
-        state = torch.load(files.resume_state, map_location="cpu", weights_only=True)
-    except Exception as error:  # a corrupt state only costs a fresh start, never the run
-        log.warning("%s: unreadable resume state (%s); starting afresh", files.resume_state, error)
-        return None
-    if state.get("fingerprint") != fingerprint:
-        log.info("%s: resume state belongs to other options or data; starting afresh", files.resume_state)
-        return None
-    return state
+    save_state(state, files.resume_state)

@@ -9,6 +9,7 @@ from typing import Any
 
 from audiorec.config import dataclass_from_mapping
 from audiorec.errors import ParameterError
+from audiorec.validation import check_float, check_int, check_positive
 
 LOSSES = ("infonce", "multi", "cpc")
 """``infonce``: siamese InfoNCE on segment vectors; ``multi``: InfoNCE summed over the 5 block levels;
@@ -115,9 +116,7 @@ class SSLConfig:
             object.__setattr__(self, "temperature", DEFAULT_COSINE_TEMPERATURE)
         sizes = ("embedding_dim", "context_dim", "epochs", "batch_size", "lr_patience", "cpc_segments", "cpc_steps")
         for name in sizes:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ParameterError(f"{WHERE} option {name} must be a positive integer, got {value!r}")
+            check_int(name, getattr(self, name), minimum=1, where=WHERE)
         if self.batch_size < 2:
             raise ParameterError(
                 f"{WHERE} option batch_size must be at least 2 (in-batch negatives), got {self.batch_size}"
@@ -128,12 +127,10 @@ class SSLConfig:
                 "a window of n segments holds targets at most n - 1 steps ahead"
             )
         for name in ("learning_rate", "min_lr", *(("temperature",) if self.similarity == "cosine" else ())):
-            if not getattr(self, name) > 0:
-                raise ParameterError(f"{WHERE} option {name} must be positive, got {getattr(self, name)!r}")
-        if not 0 < self.lr_factor < 1:
-            raise ParameterError(f"{WHERE} option lr_factor must be in (0, 1), got {self.lr_factor!r}")
-        if self.max_duration_s is not None and self.max_duration_s <= 0:
-            raise ParameterError(f"{WHERE} option max_duration_s must be positive, got {self.max_duration_s}")
+            check_positive(name, getattr(self, name), where=WHERE)
+        check_float("lr_factor", self.lr_factor, low=0.0, high=1.0, where=WHERE)
+        if self.max_duration_s is not None:
+            check_positive("max_duration_s", self.max_duration_s, where=WHERE)
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any] | None) -> SSLConfig:

@@ -10,27 +10,25 @@ which the checkpoint stores.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from audiorec.checkpointing import data_fingerprint, load_state, save_state
 from audiorec.devices import resolve_device
 from audiorec.errors import AudiorecError
 from audiorec.ssl.config import SSLConfig
 from audiorec.ssl.data import PretextExamples, collate, scan_training_audio
 from audiorec.ssl.losses import cpc_loss, info_nce, multi_level_info_nce
 from audiorec.ssl.model import SSLModel
-from audiorec.tables import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +85,7 @@ def epoch_batches(config: SSLConfig, n_tracks: int, epoch: int) -> list[list[int
 
 def _fingerprint(config: SSLConfig, paths: Sequence[Path]) -> str:
     payload = json.dumps({"config": config.training_fingerprint(), "tracks": [str(p) for p in paths]}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def _save(state: dict[str, Any], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    return data_fingerprint(payload.encode())
 
 
 def train(
@@ -183,7 +176,7 @@ def train(
         )
         history.stopped_early = history.learning_rates[-1] < config.min_lr
         if resume is not None:
-            _save(
+            save_state(
                 {
                     "fingerprint": fingerprint,
                     "epoch": epoch + 1,
@@ -211,11 +204,8 @@ def _resume(
     history: TrainingHistory,
 ) -> int:
     """Restore a matching training state from ``path``; return the epoch to start from (0 without one)."""
-    if not path.is_file():
-        return 0
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("fingerprint") != fingerprint:
-        log.warning("ignoring %s: it holds the state of another config or another set of training tracks", path)
+    state = load_state(path, fingerprint)
+    if state is None:
         return 0
     if state["epoch"] > epochs:
         log.warning("ignoring %s: it is %d epochs in, more than the %d asked for", path, state["epoch"], epochs)
@@ -231,7 +221,7 @@ def _resume(
 
 def save_checkpoint(model: SSLModel, history: TrainingHistory, path: str | Path) -> None:
     """Write the trained model with its architecture and training record (read by the ``ssl`` backbone)."""
-    _save(
+    save_state(
         {
             "state_dict": {name: tensor.cpu() for name, tensor in model.state_dict().items()},
             "architecture": model.config.architecture(),
