@@ -30,5 +30,5 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        final_outputs(),
+        plan.final_targets(),
     localrule: True

@@ -26,13 +26,14 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from audiorec.atomic import write_text_atomic
 from audiorec.backbones import Backbone, build_backbone
 from audiorec.backbones.mfcc import mfcc_statistics
-from audiorec.backbones.musicnn import MusiCNNBackbone, MusiCNNConfig
+from audiorec.backbones.musicnn import MusiCNNBackbone
 from audiorec.backbones.musicnn_model import TIMBRAL_FRAMES, MusiCNNArchitecture
+from audiorec.backbones.options import MusiCNNConfig
 from audiorec.embed import extract
 from audiorec.errors import ParameterError
-from audiorec.tables import write_text_atomic
 
 RESULTS = Path(__file__).parent / "results" / "extraction_cpu.json"
 

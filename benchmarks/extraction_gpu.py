@@ -33,9 +33,10 @@ import torch
 import transformers
 from torch.utils.flop_counter import FlopCounterMode
 
-from audiorec.backbones.hf import MERTBackbone, WaveformTransformerOptions
+from audiorec.atomic import write_text_atomic
+from audiorec.backbones.hf import MERTBackbone
+from audiorec.backbones.options import WaveformTransformerOptions
 from audiorec.backbones.shipped import shipped_config
-from audiorec.tables import write_text_atomic
 
 RESULTS = Path(__file__).parent / "results" / "extraction_gpu.json"
 

@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from audiorec.tables import write_text_atomic
+from audiorec.atomic import write_text_atomic
 
 RESULTS = Path(__file__).parent / "results" / "split_scale.json"
 SPLIT = {"test_start": "2020-02-20", "train_months": 12, "test_months": 1, "val_fraction": 0.5, "seed": 0}

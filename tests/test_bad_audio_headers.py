@@ -11,9 +11,10 @@ import soundfile as sf
 from audio_fixtures import write_tone, write_wav_header
 
 from audiorec.audio import load_audio
-from audiorec.backbones.mfcc import MFCCBackbone, MFCCConfig
-from audiorec.backbones.musicnn import MusiCNNBackbone, MusiCNNConfig
+from audiorec.backbones.mfcc import MFCCBackbone
+from audiorec.backbones.musicnn import MusiCNNBackbone
 from audiorec.backbones.musicnn_model import MusiCNNArchitecture
+from audiorec.backbones.options import MFCCConfig, MusiCNNConfig
 from audiorec.embed import extract, write_shard
 from audiorec.errors import AudioError
 

@@ -14,7 +14,8 @@ import torch
 from audiorec.errors import ParameterError
 from audiorec.metrics import evaluate_recommendations
 from audiorec.recommenders import Catalogue, TrainData, recommendations_frame, recommender_class
-from audiorec.recommenders.bert4rec import Bert4RecNet, Bert4RecOptions, Bert4RecRecommender, prediction_inputs
+from audiorec.recommenders.bert4rec import Bert4RecNet, Bert4RecRecommender, prediction_inputs
+from audiorec.recommenders.options import Bert4RecOptions
 from audiorec.recommenders.sequences import mask_positions, recent_items
 from audiorec.recommenders.vectors import pretrained_table
 

@@ -430,11 +430,9 @@ OPTION_CLASSES = {
 def test_example_configs_are_valid(name: str) -> None:
     from snakemake.utils import validate
 
-    from audiorec.backbones import BACKBONE_CLASSES
     from audiorec.config import dataclass_from_mapping
     from audiorec.download import DownloadSpec, substitute_downloads
-    from audiorec.precomputed import PRECOMPUTED_KIND, precomputed_options
-    from audiorec.recommenders import RECOMMENDER_CLASSES
+    from audiorec.plan import Plan
 
     config = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
     validate(config, str(EXAMPLES.parent / "schema.yaml"))
@@ -445,12 +443,7 @@ def test_example_configs_are_valid(name: str) -> None:
     module = get_source(name)
     dataclass_from_mapping(getattr(module, OPTION_CLASSES[name]), options, name)
     assert ("interactions" in dataset_tables(name, options)) == ("split" in dataset)
-    for backbone in config["backbones"].values():
-        if backbone["kind"] == PRECOMPUTED_KIND:
-            assert f"features/{precomputed_options(backbone['options']).feature}" in dataset_tables(name, options)
-        else:
-            assert backbone["kind"] in BACKBONE_CLASSES
-    assert all(model["kind"] in RECOMMENDER_CLASSES for model in config["models"].values())
+    Plan.from_config(config).check()  # every kind and option, and how backbones, models and datasets fit
 
 
 def test_onion_example_reproduces_the_papers_split_and_matrix() -> None:

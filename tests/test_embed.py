@@ -11,7 +11,8 @@ from audio_fixtures import write_tone
 
 from audiorec.audio import load_audio
 from audiorec.backbones import build_backbone, select_layer
-from audiorec.backbones.mfcc import MFCCBackbone, MFCCConfig, mfcc_statistics
+from audiorec.backbones.mfcc import MFCCBackbone, mfcc_statistics
+from audiorec.backbones.options import MFCCConfig
 from audiorec.cli import main as cli_main
 from audiorec.embed import extract, gather_shards, write_shard
 from audiorec.errors import AudioError, ParameterError

@@ -65,7 +65,7 @@ def test_sigterm_unwinds_the_atomic_write_and_says_so(tmp_path):
         tmp_path,
         """
         import time
-        from audiorec.tables import atomic_path
+        from audiorec.atomic import atomic_path
         with atomic_path(sys.argv[2]) as tmp:
             tmp.write_bytes(b"half a shard")
             print("writing", flush=True)

@@ -6,7 +6,8 @@ import librosa
 import numpy as np
 import pytest
 
-from audiorec.backbones.mfcc import MFCCBackbone, MFCCConfig, mfcc_statistics
+from audiorec.backbones.mfcc import MFCCBackbone, mfcc_statistics
+from audiorec.backbones.options import MFCCConfig
 
 
 @pytest.mark.parametrize(

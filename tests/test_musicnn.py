@@ -19,7 +19,7 @@ import torch
 from tf_checkpoint_writer import write_checkpoint
 
 from audiorec.backbones import build_backbone, file_sha256
-from audiorec.backbones.musicnn import MusiCNNBackbone, MusiCNNConfig, packaged_checkpoint
+from audiorec.backbones.musicnn import MusiCNNBackbone, packaged_checkpoint
 from audiorec.backbones.musicnn_model import (
     FrontEndBlock,
     MusiCNN,
@@ -27,6 +27,7 @@ from audiorec.backbones.musicnn_model import (
     tf_same_padding,
     tf_variable_map,
 )
+from audiorec.backbones.options import MusiCNNConfig
 from audiorec.backbones.tf_checkpoint import TFCheckpoint
 from audiorec.embed import extract
 from audiorec.errors import ParameterError

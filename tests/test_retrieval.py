@@ -10,7 +10,8 @@ import torch
 from audiorec.errors import ParameterError
 from audiorec.recommenders import Catalogue, TrainData, recommendations_frame, recommender_class
 from audiorec.recommenders.inner_product import top_k_inner_product
-from audiorec.recommenders.knn import KNNConfig, KNNRecommender, l2_normalize
+from audiorec.recommenders.knn import KNNRecommender, l2_normalize
+from audiorec.recommenders.options import KNNConfig
 from audiorec.recommenders.retrieval import heard_matrix, ranking_keys, top_k_unheard
 
 

@@ -11,7 +11,8 @@ from torch import nn
 
 from audiorec.errors import ParameterError, TrainingError
 from audiorec.recommenders import RunFiles
-from audiorec.recommenders.trainer import TrainingOptions, TrainingTask, train
+from audiorec.recommenders.options import TrainingOptions
+from audiorec.recommenders.trainer import TrainingTask, train
 
 TIMING = ("train_seconds", "val_seconds")
 

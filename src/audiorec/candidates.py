@@ -22,8 +22,9 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from audiorec.atomic import write_text_atomic
 from audiorec.errors import SchemaError
-from audiorec.tables import read_table, write_text_atomic
+from audiorec.tables import read_table
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from audiorec.tables import atomic_path
+from audiorec.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 

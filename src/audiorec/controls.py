@@ -25,6 +25,9 @@ SHUFFLED_SUFFIX = "_shuffled"
 WIDTH_SUFFIX = "_width"
 """A width-matched random-init run at backbone ``b``'s width is reported as backbone ``b + WIDTH_SUFFIX``."""
 
+NO_BACKBONE = "none"
+"""The ``{backbone}`` of runs of models that read no embeddings (popularity, random, random-init networks)."""
+
 MATCH = "match"
 """The ``item_dim`` value of a random-init variant that takes its width from a backbone."""
 

@@ -32,9 +32,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from audiorec.atomic import atomic_path
 from audiorec.config import dataclass_from_mapping
 from audiorec.errors import DownloadError, ParameterError
-from audiorec.tables import atomic_path
 
 log = logging.getLogger(__name__)
 

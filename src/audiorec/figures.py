@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # after the backend is chosen
 import numpy as np
 import polars as pl
 
-from audiorec.tables import atomic_path
+from audiorec.atomic import atomic_path
 
 
 def _save(figure: plt.Figure, path: str | Path) -> None:

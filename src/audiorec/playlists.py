@@ -31,9 +31,6 @@ from audiorec.errors import ParameterError
 from audiorec.metrics import ranking_metrics
 from audiorec.validation import check_int
 
-PLAYLIST_TASK = "playlist"
-"""The probe task name of playlist continuation; every other probe task classifies ``labels/<task>``."""
-
 
 @dataclass(frozen=True)
 class ContinuationProtocol:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from audiorec.backbones.options import PrecomputedOptions
 from audiorec.config import dataclass_from_mapping
 from audiorec.datasets import SOURCE_FEATURES, get_source
 from audiorec.errors import ParameterError
@@ -28,16 +28,45 @@ PRECOMPUTED_KIND = "precomputed"
 """The backbone ``kind`` whose vectors come from the dataset rather than from a model."""
 
 
-@dataclass(frozen=True)
-class PrecomputedOptions:
-    """Options of a ``precomputed`` backbone: ``feature``, a feature name the dataset's source provides."""
-
-    feature: str
-
-
 def precomputed_options(options: Mapping[str, Any] | None) -> PrecomputedOptions:
     """Validate a ``precomputed`` backbone's options."""
-    return dataclass_from_mapping(PrecomputedOptions, options, f"backbone kind {PRECOMPUTED_KIND}")
+    return dataclass_from_mapping(PrecomputedOptions, options, f"backbone {PRECOMPUTED_KIND}")
+
+
+class PrecomputedBackbone:
+    """The backbone of ``kind: precomputed``: it reads the vectors a dataset ships instead of computing them.
+
+    It has no forward pass, so it is not an audio :class:`~audiorec.backbones.Backbone`; it is registered with
+    the ``precomputed`` trait, which makes the workflow run rule ``embed_precomputed`` for it instead of the
+    extraction shards.
+    """
+
+    kind = PRECOMPUTED_KIND
+
+    def __init__(self, options: PrecomputedOptions) -> None:
+        self.options = options
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any] | None) -> PrecomputedBackbone:
+        return cls(precomputed_options(options))
+
+    def dataset_option(self, source: str) -> str:
+        """The option of a ``source`` dataset that names the file this backbone reads."""
+        return feature_option(source, self.options.feature)
+
+    def write_embeddings(
+        self,
+        name: str,
+        source: str,
+        dataset_options: Mapping[str, Any],
+        tracks_path: str | Path,
+        embeddings_path: str | Path,
+        failures_path: str | Path,
+    ) -> int:
+        """Write backbone ``name``'s embeddings and failures tables; returns the number of tracks with a vector."""
+        feature = self.options.feature
+        metadata = {"backbone": name, "backbone_kind": self.kind, "feature": feature, "source": source}
+        return import_features(source, dataset_options, feature, tracks_path, embeddings_path, failures_path, metadata)
 
 
 def feature_option(source: str, feature: str) -> str:

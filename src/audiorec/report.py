@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from audiorec.controls import WIDTH_SUFFIX
-from audiorec.significance import COMPARED_METRICS, NO_BACKBONE, seed_spread
+from audiorec.controls import NO_BACKBONE, WIDTH_SUFFIX
+from audiorec.names import COLD_SPLIT, EVALUATION_SPLITS
+from audiorec.significance import COMPARED_METRICS, seed_spread
 from audiorec.stats import bootstrap_intervals, t_confidence_interval
 
 RUN_KEYS = ("split", "model", "backbone")
@@ -50,7 +51,7 @@ def summarize_runs(per_user: pl.DataFrame, level: float = 0.95, seed: int = 0) -
         statistics = ("", " ci_low", " ci_high", " boot_low", " boot_high", " seed_sd")
         schema = dict.fromkeys(RUN_KEYS, pl.String) | {"n_users": pl.Int64, "n_seeds": pl.Int64}
         return pl.DataFrame(schema=schema | {f"{m}{kind}": pl.Float64 for m in metrics for kind in statistics})
-    split_order = pl.Enum(["val", "test", "cold_test"])
+    split_order = pl.Enum([*EVALUATION_SPLITS, COLD_SPLIT])
     summary = pl.DataFrame(rows).join(seed_spread(per_user), on=list(RUN_KEYS), how="left")
     for metric in metrics:  # runs of one seed have no spread over seeds
         if f"{metric} seed_sd" not in summary.columns:
@@ -73,7 +74,7 @@ def markdown_table(frame: pl.DataFrame, columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-REPORTED_SPLIT_ORDER = ("test", "val", "cold_test")
+REPORTED_SPLIT_ORDER = (*reversed(EVALUATION_SPLITS), COLD_SPLIT)
 """The split a paper reports comes first; validation (used for early stopping) after it."""
 BASELINES_BLOCK = "Baselines"
 
@@ -197,9 +198,6 @@ def _cell(row: Mapping[str, object], metric: str, bold: bool) -> str:
     if row[f"{metric} seed_sd"] is not None:
         cell += f" (sd {row[f'{metric} seed_sd']:.4f} over {row['n_seeds']} seeds)"
     return cell
-
-
-COLD_SPLIT = "cold_test"
 
 
 def cold_start_note(split_stats: pl.DataFrame, metrics: Sequence[str]) -> str:

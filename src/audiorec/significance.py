@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from audiorec.controls import WIDTH_SUFFIX
+from audiorec.controls import NO_BACKBONE, SHUFFLED_SUFFIX, WIDTH_SUFFIX
 from audiorec.stats import holm, paired_comparison
 
 COMPARED_METRICS = ("HitRate", "Recall", "NDCG")
@@ -29,8 +29,6 @@ COMPARED_METRICS = ("HitRate", "Recall", "NDCG")
 
 MARKS = {"random": "†", "random_width": "‖", "baseline": "‡", "shuffled": "§", "chance": "¶"}
 """Marks a results-table cell gets when the Holm-adjusted Wilcoxon p against that reference is below ``alpha``."""
-
-NO_BACKBONE = "none"
 
 
 def per_user_means(per_user: pl.DataFrame) -> pl.DataFrame:
@@ -84,7 +82,7 @@ def significance_table(
     per_user: pl.DataFrame,
     random_variants: Mapping[str, Sequence[str]],
     baseline_backbone: str | None,
-    shuffled_suffix: str = "_shuffled",
+    shuffled_suffix: str = SHUFFLED_SUFFIX,
     chance_model: str | None = None,
 ) -> pl.DataFrame:
     """One row per (split, model, backbone, versus, metric) with both tests, effect sizes and Holm's p.

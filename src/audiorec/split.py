@@ -38,14 +38,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from audiorec.atomic import atomic_path
 from audiorec.errors import ParameterError
-from audiorec.tables import atomic_path, write_table
-
-SPLITS: tuple[str, ...] = ("train", "val", "test", "cold_test", "heard_before_window")
-"""Split names, in the order of :meth:`SplitResult.statistics` and of the files :func:`write_split` writes."""
-
-EVALUATION_SPLITS: tuple[str, ...] = ("val", "test")
-"""The splits of the results table; their users' rankings exclude ``train`` and ``heard_before_window``."""
+from audiorec.names import SPLITS
+from audiorec.tables import write_table
 
 SPLIT_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.String(),

@@ -5,13 +5,15 @@
 # and unpacked when they are archives; options refer to them as "{download:NAME}". The helpers these rules
 # use live in common.smk.
 
-for _source in sorted({entry["source"] for entry in config["datasets"].values()}):
+for _source in sorted({dataset.source for dataset in plan.datasets.values()}):
 
     checkpoint:
         name:
             fetch_rule(_source)
         input:
-            downloads=dataset_downloads,
+            downloads=lambda wildcards: list(
+                plan.datasets[wildcards.dataset].download_locations().values()
+            ),
         output:
             **fetch_outputs(_source),
         log:
@@ -19,12 +21,16 @@ for _source in sorted({entry["source"] for entry in config["datasets"].values()}
         benchmark:
             f"results/{{dataset}}/benchmarks/{fetch_rule(_source)}.tsv"
         wildcard_constraints:
-            dataset=_alternatives(datasets_of(_source)),
+            dataset=alternatives(
+                [d.name for d in plan.datasets.values() if d.source == _source]
+            ),
         resources:
             mem_mb=4000,
         params:
             source=_source,
-            options=lambda wildcards: canonical_json(dataset_options(wildcards.dataset)),
+            options=as_json(
+                lambda wildcards: plan.datasets[wildcards.dataset].options()
+            ),
         script:
             "../scripts/fetch_dataset.py"
 
@@ -32,7 +38,7 @@ for _source in sorted({entry["source"] for entry in config["datasets"].values()}
 # A localrule: compute nodes of many clusters cannot reach the internet, the submit host can.
 rule download:
     output:
-        DOWNLOADS,
+        paths.DOWNLOAD,
     log:
         "results/{dataset}/logs/download/{file}.log",
     wildcard_constraints:
@@ -41,16 +47,20 @@ rule download:
     resources:
         mem_mb=1000,
     params:
-        spec=download_entry,
+        spec=as_json(
+            lambda wildcards: plan.datasets[wildcards.dataset].download_entry(
+                wildcards.file
+            )
+        ),
     script:
         "../scripts/download.py"
 
 
 rule extract_archive:
     input:
-        DOWNLOADS,
+        rules.download.output,
     output:
-        directory(EXTRACTED),
+        directory(paths.EXTRACTED),
     log:
         "results/{dataset}/logs/extract_archive/{file}.log",
     wildcard_constraints:
@@ -58,12 +68,14 @@ rule extract_archive:
     resources:
         mem_mb=1000,
     params:
-        archive=lambda wildcards: declared_download(wildcards).archive,
+        archive=lambda wildcards: plan.datasets[wildcards.dataset]
+        .download_spec(wildcards.file)
+        .archive,
     script:
         "../scripts/extract_archive.py"
 
 
-if precomputed_backbones():
+if plan.precomputed_backbones():
 
     # A backbone of kind "precomputed" takes the vectors a dataset ships (Music4All-Onion's MFCC statistics)
     # instead of running a model; the rest of the workflow treats them like any extraction's.
@@ -72,17 +84,19 @@ if precomputed_backbones():
             tracks=tracks_table,
             features=precomputed_file,
         output:
-            embeddings="results/{dataset}/embeddings/{backbone}.parquet",
-            failures="results/{dataset}/embeddings/{backbone}.failures.parquet",
+            embeddings=paths.EMBEDDINGS,
+            failures=paths.EMBEDDING_FAILURES,
         log:
             "results/{dataset}/logs/embed_precomputed/{backbone}.log",
         wildcard_constraints:
-            backbone=_alternatives(precomputed_backbones()),
+            backbone=alternatives(plan.precomputed_backbones()),
         resources:
             mem_mb=2000,
         params:
-            source=lambda wildcards: config["datasets"][wildcards.dataset]["source"],
-            options=lambda wildcards: canonical_json(dataset_options(wildcards.dataset)),
-            backbone=lambda wildcards: canonical_json(backbone_spec(wildcards.backbone)),
+            source=lambda wildcards: plan.datasets[wildcards.dataset].source,
+            options=as_json(
+                lambda wildcards: plan.datasets[wildcards.dataset].options()
+            ),
+            backbone=as_json(lambda wildcards: plan.backbones[wildcards.backbone].spec),
         script:
             "../scripts/embed_precomputed.py"

@@ -7,8 +7,8 @@ rule embed_shard:
     input:
         unpack(embed_inputs),
     output:
-        vectors="results/{dataset}/embeddings/{backbone}/shard{shard}.vectors.parquet",
-        failures="results/{dataset}/embeddings/{backbone}/shard{shard}.failures.parquet",
+        vectors=paths.SHARD_VECTORS,
+        failures=paths.SHARD_FAILURES,
     log:
         "results/{dataset}/logs/embed_shard/{backbone}/shard{shard}.log",
     benchmark:
@@ -16,9 +16,9 @@ rule embed_shard:
     threads: config["embed"]["threads"]
     resources:
         mem_mb=4000,
-        gpu=lambda wildcards: backbone_gpus(wildcards.backbone),
+        gpu=lambda wildcards: int(plan.backbones[wildcards.backbone].traits.uses_gpu),
     params:
-        backbone=lambda wildcards: canonical_json(backbone_spec(wildcards.backbone)),
+        backbone=as_json(lambda wildcards: plan.backbones[wildcards.backbone].spec),
         shard_size=config["embed"]["shard_size"],
         batch_size=config["embed"]["batch_size"],
     script:
@@ -29,15 +29,15 @@ rule embed_gather:
     input:
         unpack(embed_shards),
     output:
-        embeddings="results/{dataset}/embeddings/{backbone}.parquet",
-        failures="results/{dataset}/embeddings/{backbone}.failures.parquet",
+        embeddings=paths.EMBEDDINGS,
+        failures=paths.EMBEDDING_FAILURES,
     log:
         "results/{dataset}/logs/embed_gather/{backbone}.log",
     wildcard_constraints:
-        backbone=_alternatives(extracted_backbones()),
+        backbone=alternatives(plan.extracted_backbones()),
     resources:
         mem_mb=2000,
     params:
-        layer=lambda wildcards: config["backbones"][wildcards.backbone]["layer"],
+        layer=lambda wildcards: plan.backbones[wildcards.backbone].layer,
     script:
         "../scripts/embed_gather.py"

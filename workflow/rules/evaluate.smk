@@ -6,9 +6,9 @@
 rule evaluate:
     input:
         recommendations=ranked_lists,
-        truth="results/{dataset}/split/{split}.parquet",
+        truth=paths.SPLIT,
     output:
-        metrics="results/{dataset}/runs/{model}/{backbone}/seed{seed}/metrics_{split}.parquet",
+        metrics=paths.METRICS,
     log:
         "results/{dataset}/logs/evaluate/{model}/{backbone}/seed{seed}/{split}.log",
     localrule: True
@@ -24,18 +24,20 @@ rule evaluate:
 
 rule aggregate:
     input:
-        metrics=lambda wildcards: [run["path"] for run in metrics_runs(wildcards)],
-        split_stats="results/{dataset}/split/stats.csv",
-        uncovered="results/{dataset}/split/uncovered.csv",
+        metrics=lambda wildcards: [
+            run["path"] for run in plan.metrics_runs(wildcards.dataset)
+        ],
+        split_stats=rules.split_temporal.output.stats,
+        uncovered=rules.candidates.output.uncovered,
     output:
         csv=report(
-            "results/{dataset}/tables/recommendation.csv",
+            paths.RECOMMENDATION_CSV,
             caption="../report/recommendation.rst",
             category="Recommendation",
         ),
-        markdown="results/{dataset}/tables/recommendation.md",
+        markdown=paths.RECOMMENDATION_MD,
         significance=report(
-            "results/{dataset}/tables/significance.csv",
+            paths.SIGNIFICANCE,
             caption="../report/significance.rst",
             category="Recommendation",
         ),
@@ -45,8 +47,8 @@ rule aggregate:
     resources:
         mem_mb=2000,
     params:
-        runs=lambda wildcards: canonical_json(metrics_runs(wildcards)),
-        tests=aggregate_tests(),
+        runs=as_json(lambda wildcards: plan.metrics_runs(wildcards.dataset)),
+        tests=canonical_json(plan.significance_tests()),
         title="Recommendation results",
     script:
         "../scripts/aggregate.py"
@@ -56,24 +58,26 @@ rule aggregate:
 # its content: how well each representation places music nobody has listened to yet.
 rule cold_start:
     input:
-        metrics=lambda wildcards: [run["path"] for run in cold_start_runs(wildcards)],
-        split_stats="results/{dataset}/split/stats.csv",
+        metrics=lambda wildcards: [
+            run["path"] for run in plan.cold_start_runs(wildcards.dataset)
+        ],
+        split_stats=rules.split_temporal.output.stats,
     output:
         csv=report(
-            "results/{dataset}/tables/cold_start.csv",
+            paths.COLD_START_CSV,
             caption="../report/cold_start.rst",
             category="Cold start",
         ),
-        markdown="results/{dataset}/tables/cold_start.md",
-        significance="results/{dataset}/tables/cold_start_significance.csv",
+        markdown=paths.COLD_START_MD,
+        significance=paths.COLD_START_SIGNIFICANCE,
     log:
         "results/{dataset}/logs/cold_start.log",
     localrule: True
     resources:
         mem_mb=2000,
     params:
-        runs=lambda wildcards: canonical_json(cold_start_runs(wildcards)),
-        tests=aggregate_tests(against_chance=True),
+        runs=as_json(lambda wildcards: plan.cold_start_runs(wildcards.dataset)),
+        tests=canonical_json(plan.significance_tests(against_chance=True)),
         title="Cold-start results: ranking new releases",
     script:
         "../scripts/aggregate.py"

@@ -6,15 +6,15 @@ rule probe:
     input:
         unpack(probe_inputs),
     output:
-        "results/{dataset}/probes/{task}/{backbone}.json",
+        paths.PROBE,
     log:
         "results/{dataset}/logs/probe/{task}/{backbone}.log",
     wildcard_constraints:
-        task=_alternatives(config["probes"]["tasks"]),
+        task=alternatives(config["probes"]["tasks"]),
     resources:
         mem_mb=2000,
     params:
-        options=lambda wildcards: canonical_json(probe_options(wildcards.task)),
+        options=as_json(lambda wildcards: plan.probe_options(wildcards.task)),
     script:
         "../scripts/probe.py"
 
@@ -22,22 +22,22 @@ rule probe:
 rule probe_table:
     input:
         lambda wildcards: [
-            result["path"] for result in probe_results(wildcards.dataset)
+            result["path"] for result in plan.probe_results(wildcards.dataset)
         ],
     output:
         csv=report(
-            "results/{dataset}/tables/probes.csv",
+            paths.PROBES_CSV,
             caption="../report/probes.rst",
             category="MIR probes",
         ),
-        markdown="results/{dataset}/tables/probes.md",
+        markdown=paths.PROBES_MD,
     log:
         "results/{dataset}/logs/probe_table.log",
     localrule: True
     resources:
         mem_mb=1000,
     params:
-        results=lambda wildcards: canonical_json(probe_results(wildcards.dataset)),
+        results=as_json(lambda wildcards: plan.probe_results(wildcards.dataset)),
     script:
         "../scripts/probe_table.py"
 
@@ -45,18 +45,18 @@ rule probe_table:
 # The first paper's RQ3 on one set of embeddings: probe results beside recommendation results, per backbone.
 rule mir_vs_recs:
     input:
-        probes="results/{dataset}/tables/probes.csv",
-        recommendation="results/{dataset}/tables/recommendation.csv",
+        probes=rules.probe_table.output.csv,
+        recommendation=rules.aggregate.output.csv,
     output:
-        csv="results/{dataset}/tables/mir_vs_recs.csv",
+        csv=paths.MIR_VS_RECS_CSV,
         correlations=report(
-            "results/{dataset}/tables/mir_vs_recs_correlations.csv",
+            paths.MIR_VS_RECS_CORRELATIONS,
             caption="../report/mir_vs_recs_correlations.rst",
             category="MIR versus recommendation",
         ),
-        markdown="results/{dataset}/tables/mir_vs_recs.md",
+        markdown=paths.MIR_VS_RECS_MD,
         scatter=report(
-            "results/{dataset}/figures/mir_vs_recs.png",
+            paths.MIR_VS_RECS_FIGURE,
             caption="../report/mir_vs_recs.rst",
             category="MIR versus recommendation",
         ),
@@ -74,20 +74,20 @@ rule mir_vs_recs:
 # The self-supervised encoders beside the baseline backbone, in the layout of Choi et al. (2022), Table 3.
 rule ssl_table:
     input:
-        probes="results/{dataset}/tables/probes.csv",
+        probes=rules.probe_table.output.csv,
     output:
         csv=report(
-            "results/{dataset}/tables/ssl.csv",
+            paths.SSL_CSV,
             caption="../report/ssl.rst",
             category="MIR probes",
         ),
-        markdown="results/{dataset}/tables/ssl.md",
+        markdown=paths.SSL_MD,
     log:
         "results/{dataset}/logs/ssl_table.log",
     localrule: True
     resources:
         mem_mb=1000,
     params:
-        encoders=canonical_json(ssl_table_encoders()),
+        encoders=canonical_json(plan.ssl_table_encoders()),
     script:
         "../scripts/ssl_table.py"

@@ -3,20 +3,21 @@
 # rewritten: a new backbone that embeds every train item reruns no model (a dry run still lists them).
 checkpoint candidates:
     input:
-        train="results/{dataset}/split/train.parquet",
+        train=rules.split_temporal.output.train,
         embeddings=expand(
-            "results/{{dataset}}/embeddings/{backbone}.parquet",
-            backbone=recommendation_backbones(),
+            paths.EMBEDDINGS,
+            backbone=plan.recommendation_backbones(),
+            allow_missing=True,
         ),
     output:
-        uncovered="results/{dataset}/split/uncovered.csv",
+        uncovered=paths.UNCOVERED,
     log:
         "results/{dataset}/logs/candidates.log",
     localrule: True
     resources:
         mem_mb=2000,
     params:
-        backbones=recommendation_backbones(),
+        backbones=plan.recommendation_backbones(),
     script:
         "../scripts/candidates.py"
 
@@ -28,7 +29,7 @@ rule recommend:
     input:
         unpack(recommend_inputs),
     output:
-        recommendations="results/{dataset}/runs/{model}/{backbone}/seed{seed}/recommendations.parquet",
+        recommendations=paths.RECOMMENDATIONS,
     log:
         "results/{dataset}/logs/recommend/{model}/{backbone}/seed{seed}.log",
     benchmark:
@@ -36,12 +37,9 @@ rule recommend:
     threads: 2
     resources:
         mem_mb=4000,
-        gpu=lambda wildcards: model_gpus(wildcards.model),
+        gpu=lambda wildcards: int(plan.models[wildcards.model].traits.uses_gpu),
     params:
-        model=lambda wildcards: canonical_json(model_spec(wildcards.model)),
-        top_k=config["recommend"]["top_k"],
-        shuffle=lambda wildcards: is_shuffled(wildcards.model, wildcards.backbone),
-        split_files=run_split_files,
+        **run_params(),
     script:
         "../scripts/recommend.py"
 
@@ -52,16 +50,15 @@ rule recommend_new_items:
     input:
         unpack(new_items_inputs),
     output:
-        recommendations="results/{dataset}/runs/{model}/{backbone}/seed{seed}/new_items.parquet",
+        recommendations=paths.NEW_ITEMS,
     log:
         "results/{dataset}/logs/recommend_new_items/{model}/{backbone}/seed{seed}.log",
+    wildcard_constraints:
+        model=alternatives(plan.new_item_models()),
     threads: 2
     resources:
         mem_mb=4000,
     params:
-        model=lambda wildcards: canonical_json(model_spec(wildcards.model)),
-        top_k=config["recommend"]["top_k"],
-        shuffle=lambda wildcards: is_shuffled(wildcards.model, wildcards.backbone),
-        split_files=lambda wildcards: [*run_split_files(wildcards), COLD_SPLIT],
+        **run_params(extra_splits=[COLD_SPLIT]),
     script:
         "../scripts/recommend_new_items.py"

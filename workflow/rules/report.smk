@@ -3,18 +3,18 @@
 
 rule figures:
     input:
-        recommendation="results/{dataset}/tables/recommendation.csv",
+        recommendation=rules.aggregate.output.csv,
         training_logs=lambda wildcards: [
-            run["training_log"] for run in training_runs(wildcards)
+            run["training_log"] for run in plan.training_runs(wildcards.dataset)
         ],
     output:
         bars=report(
-            "results/{dataset}/figures/recommendation.png",
+            paths.RECOMMENDATION_FIGURE,
             caption="../report/recommendation_figure.rst",
             category="Recommendation",
         ),
         curves=report(
-            "results/{dataset}/figures/training_curves.png",
+            paths.TRAINING_CURVES,
             caption="../report/training_curves.rst",
             category="Training",
         ),
@@ -25,7 +25,7 @@ rule figures:
         mem_mb=1000,
     params:
         metric=f"HitRate@{max(config['evaluation']['ks'])}",
-        training_runs=lambda wildcards: canonical_json(training_runs(wildcards)),
+        training_runs=as_json(lambda wildcards: plan.training_runs(wildcards.dataset)),
     script:
         "../scripts/figures.py"
 
@@ -35,22 +35,20 @@ rule figures:
 rule layer_sweep:
     input:
         shards=lambda wildcards: embed_shards(wildcards)["vectors"],
-        train="results/{dataset}/split/train.parquet",
-        heard_before_window="results/{dataset}/split/heard_before_window.parquet",
-        uncovered=lambda wildcards: checkpoints.candidates.get(
-            dataset=wildcards.dataset
-        ).output.uncovered,
-        truth="results/{dataset}/split/val.parquet",
+        train=rules.split_temporal.output.train,
+        heard_before_window=rules.split_temporal.output.heard_before_window,
+        uncovered=candidate_set,
+        truth=rules.split_temporal.output.val,
     output:
-        csv="results/{dataset}/layers/{backbone}.csv",
+        csv=paths.LAYER_SWEEP,
     log:
         "results/{dataset}/logs/layer_sweep/{backbone}.log",
     wildcard_constraints:
-        backbone=_alternatives(swept_backbones()) or "(?!)",
+        backbone=alternatives(plan.swept_backbones()),
     resources:
         mem_mb=4000,
     params:
-        model=lambda wildcards: canonical_json(layer_sweep_model()),
+        model=lambda wildcards: canonical_json(plan.layer_sweep_model()),
         ks=config["evaluation"]["ks"],
     script:
         "../scripts/layer_sweep.py"
@@ -59,11 +57,13 @@ rule layer_sweep:
 rule layer_figure:
     input:
         sweeps=expand(
-            "results/{{dataset}}/layers/{backbone}.csv", backbone=swept_backbones()
+            rules.layer_sweep.output.csv,
+            backbone=plan.swept_backbones(),
+            allow_missing=True,
         ),
     output:
         figure=report(
-            "results/{dataset}/figures/layers.png",
+            paths.LAYERS_FIGURE,
             caption="../report/layers.rst",
             category="Recommendation",
         ),
@@ -73,7 +73,7 @@ rule layer_figure:
     resources:
         mem_mb=1000,
     params:
-        backbones=swept_backbones(),
+        backbones=plan.swept_backbones(),
         metric=f"HitRate@{max(config['evaluation']['ks'])}",
     script:
         "../scripts/layer_figure.py"

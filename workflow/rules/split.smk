@@ -4,14 +4,10 @@
 
 rule split_temporal:
     input:
-        interactions="results/{dataset}/data/interactions.parquet",
+        interactions=paths.INTERACTIONS,
     output:
-        train="results/{dataset}/split/train.parquet",
-        val="results/{dataset}/split/val.parquet",
-        test="results/{dataset}/split/test.parquet",
-        cold_test="results/{dataset}/split/cold_test.parquet",
-        heard_before_window="results/{dataset}/split/heard_before_window.parquet",
-        stats="results/{dataset}/split/stats.csv",
+        **{split: paths.SPLIT.replace("{split}", split) for split in SPLITS},
+        stats=paths.SPLIT_STATS,
     log:
         "results/{dataset}/logs/split_temporal.log",
     benchmark:
@@ -19,6 +15,6 @@ rule split_temporal:
     resources:
         mem_mb=4000,
     params:
-        split=lambda wildcards: canonical_json(dataset_config(wildcards)["split"]),
+        split=as_json(lambda wildcards: plan.datasets[wildcards.dataset].split),
     script:
         "../scripts/split_temporal.py"

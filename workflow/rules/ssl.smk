@@ -7,7 +7,7 @@ rule ssl_train_tracks:
     input:
         unpack(ssl_training_inputs),
     output:
-        "results/{dataset}/ssl/train_tracks.parquet",
+        paths.SSL_TRAIN_TRACKS,
     log:
         "results/{dataset}/logs/ssl_train_tracks.log",
     localrule: True
@@ -20,23 +20,22 @@ rule ssl_train_tracks:
 rule ssl_train:
     input:
         tracks=tracks_table,
-        training_tracks="results/{dataset}/ssl/train_tracks.parquet",
+        training_tracks=rules.ssl_train_tracks.output[0],
     output:
-        checkpoint="results/{dataset}/ssl/{backbone}.pt",
+        checkpoint=paths.SSL_CHECKPOINT,
     log:
         "results/{dataset}/logs/ssl_train/{backbone}.log",
     benchmark:
         "results/{dataset}/benchmarks/ssl_train/{backbone}.tsv"
     wildcard_constraints:
-        # Only self-supervised backbones; "(?!)" matches nothing when the config has none.
-        backbone=_alternatives(ssl_backbones()) or "(?!)",
+        backbone=alternatives(plan.trained_backbones()),
     threads: 2
     resources:
         mem_mb=8000,
         gpu=1,
     params:
-        options=lambda wildcards: canonical_json(
-            backbone_spec(wildcards.backbone)["options"]
+        options=as_json(
+            lambda wildcards: plan.backbones[wildcards.backbone].spec["options"]
         ),
     script:
         "../scripts/ssl_train.py"

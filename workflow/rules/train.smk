@@ -10,26 +10,22 @@ rule train_recommender:
     input:
         unpack(recommend_inputs),
     output:
-        recommendations="results/{dataset}/runs/{model}/{backbone}/seed{seed}/recommendations.parquet",
-        checkpoint="results/{dataset}/runs/{model}/{backbone}/seed{seed}/checkpoint.pt",
-        training_log="results/{dataset}/runs/{model}/{backbone}/seed{seed}/training_log.csv",
+        recommendations=paths.RECOMMENDATIONS,
+        checkpoint=paths.CHECKPOINT,
+        training_log=paths.TRAINING_LOG,
     log:
         "results/{dataset}/logs/train_recommender/{model}/{backbone}/seed{seed}.log",
     benchmark:
         "results/{dataset}/benchmarks/train_recommender/{model}/{backbone}/seed{seed}.tsv"
     wildcard_constraints:
-        # Only models with a training step; "(?!)" matches nothing when the config has none.
-        model=_alternatives(trained_models()) or "(?!)",
+        model=alternatives(plan.trained_models()),
     # The networks' CPU kernels are small: two jobs side by side use two cores better than two threads in one
     # job, whose threads mostly wait on each other. On a GPU the CPU thread count hardly matters.
     threads: 1
     resources:
         mem_mb=8000,
-        gpu=lambda wildcards: model_gpus(wildcards.model),
+        gpu=lambda wildcards: int(plan.models[wildcards.model].traits.uses_gpu),
     params:
-        model=lambda wildcards: canonical_json(model_spec(wildcards.model)),
-        top_k=config["recommend"]["top_k"],
-        shuffle=lambda wildcards: is_shuffled(wildcards.model, wildcards.backbone),
-        split_files=run_split_files,
+        **run_params(),
     script:
         "../scripts/recommend.py"

@@ -1,35 +1,73 @@
-"""Backbone registry: config ``kind`` → backbone class, imported only when chosen.
+"""Backbone registry: config ``kind`` → traits, options and implementation, imported only when chosen.
 
-Neural backbones pull in heavy dependencies (torch, transformers); importing them lazily keeps the MFCC
-path and the workflow's DAG construction fast.
+Neural backbones pull in heavy dependencies (torch, transformers); the registry names them as strings so that
+the MFCC path and the workflow's DAG construction import none of them (see :mod:`audiorec.registry`).
+Adding a backbone is one module, its options dataclass in :mod:`audiorec.backbones.options` and one entry here.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from audiorec.backbones.base import Backbone, ClipPolicy, file_sha256, select_layer
-from audiorec.registry import resolve
+from audiorec.registry import Registered, Registry
 
-BACKBONE_CLASSES: dict[str, str] = {
-    "mfcc": "audiorec.backbones.mfcc:MFCCBackbone",
-    "musicnn": "audiorec.backbones.musicnn:MusiCNNBackbone",
-    "mert": "audiorec.backbones.hf:MERTBackbone",
-    "music2vec": "audiorec.backbones.hf:Music2VecBackbone",
-    "musicfm": "audiorec.backbones.musicfm:MusicFMBackbone",
-    "muq": "audiorec.backbones.muq:MuQBackbone",
-    "encodecmae": "audiorec.backbones.encodecmae:EncodecMAEBackbone",
-    "ssl": "audiorec.backbones.ssl:SSLBackbone",
-}
-"""Registry of backbone kinds; adding a backbone is one module plus one line here.
 
-Neural backbones derive from :class:`audiorec.backbones.torch_base.TorchBackbone` (imported lazily: torch).
-"""
+@dataclass(frozen=True)
+class BackboneTraits:
+    """What the workflow needs to know of a backbone kind to schedule it.
+
+    Attributes
+    ----------
+    uses_gpu
+        Extraction benefits from a GPU (the workflow asks the scheduler for one).
+    trained_by_workflow
+        The workflow trains the backbone's weights itself (rule ``ssl_train``) before extracting with them.
+    precomputed
+        The vectors are read from a feature file the dataset ships (option ``feature``), not computed from audio.
+    """
+
+    uses_gpu: bool = False
+    trained_by_workflow: bool = False
+    precomputed: bool = False
+
+
+_OPTIONS = "audiorec.backbones.options"
+_PRETRAINED = BackboneTraits(uses_gpu=True)
+
+BACKBONES: Registry[BackboneTraits] = Registry(
+    "backbone",
+    {
+        "mfcc": Registered("audiorec.backbones.mfcc:MFCCBackbone", f"{_OPTIONS}:MFCCConfig", BackboneTraits()),
+        "musicnn": Registered("audiorec.backbones.musicnn:MusiCNNBackbone", f"{_OPTIONS}:MusiCNNConfig", _PRETRAINED),
+        "mert": Registered("audiorec.backbones.hf:MERTBackbone", f"{_OPTIONS}:WaveformTransformerOptions", _PRETRAINED),
+        "music2vec": Registered(
+            "audiorec.backbones.hf:Music2VecBackbone", f"{_OPTIONS}:WaveformTransformerOptions", _PRETRAINED
+        ),
+        "musicfm": Registered("audiorec.backbones.musicfm:MusicFMBackbone", f"{_OPTIONS}:MusicFMOptions", _PRETRAINED),
+        "muq": Registered("audiorec.backbones.muq:MuQBackbone", f"{_OPTIONS}:MuQOptions", _PRETRAINED),
+        "encodecmae": Registered(
+            "audiorec.backbones.encodecmae:EncodecMAEBackbone", f"{_OPTIONS}:PretrainedOptions", _PRETRAINED
+        ),
+        "ssl": Registered(
+            "audiorec.backbones.ssl:SSLBackbone",
+            "audiorec.ssl.config:SSLConfig",
+            BackboneTraits(uses_gpu=True, trained_by_workflow=True),
+        ),
+        "precomputed": Registered(
+            "audiorec.precomputed:PrecomputedBackbone",
+            f"{_OPTIONS}:PrecomputedOptions",
+            BackboneTraits(precomputed=True),
+        ),
+    },
+)
+"""Every backbone kind; a config's ``kind`` must be one of these."""
 
 
 def backbone_class(kind: str) -> type[Backbone]:
     """Import and return the class registered for ``kind``."""
-    return resolve(BACKBONE_CLASSES, kind, "backbone kind")
+    return BACKBONES.load(kind)
 
 
 def build_backbone(kind: str, options: dict[str, Any] | None = None) -> Backbone:
@@ -38,8 +76,9 @@ def build_backbone(kind: str, options: dict[str, Any] | None = None) -> Backbone
 
 
 __all__ = [
-    "BACKBONE_CLASSES",
+    "BACKBONES",
     "Backbone",
+    "BackboneTraits",
     "ClipPolicy",
     "backbone_class",
     "build_backbone",

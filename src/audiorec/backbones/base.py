@@ -48,8 +48,6 @@ class Backbone(ABC):
     """
 
     kind: ClassVar[str]
-    uses_gpu: ClassVar[bool] = False
-    """Whether extraction benefits from a GPU (the workflow then requests one from the scheduler)."""
     sample_rate: int
     clip_policy: ClipPolicy
     layer_dims: dict[str, int]

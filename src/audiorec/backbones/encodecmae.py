@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiorec.backbones.encodec import SEANetConfig, SEANetEncoder
-from audiorec.backbones.pretrained import PretrainedBackbone, PretrainedOptions, full_precision
+from audiorec.backbones.options import PretrainedOptions
+from audiorec.backbones.pretrained import PretrainedBackbone, full_precision
 
 
 class EncodecWavEncoder(nn.Module):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,7 +23,8 @@ import torch
 from torch import nn
 
 from audiorec.backbones.hidden_states import capture_hidden_states
-from audiorec.backbones.pretrained import PretrainedBackbone, PretrainedOptions
+from audiorec.backbones.options import WaveformTransformerOptions
+from audiorec.backbones.pretrained import PretrainedBackbone
 from audiorec.errors import ParameterError
 
 ARCHITECTURE_KEYS = (
@@ -48,13 +48,6 @@ ARCHITECTURE_KEYS = (
 
 NORMALIZE_EPS = 1e-7
 """Variance floor of ``Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm``."""
-
-
-@dataclass(frozen=True)
-class WaveformTransformerOptions(PretrainedOptions):
-    """Options of MERT and Music2Vec; ``normalize_waveform`` ``None`` follows the shipped config."""
-
-    normalize_waveform: bool | None = None
 
 
 class WaveformTransformerBackbone(PretrainedBackbone):

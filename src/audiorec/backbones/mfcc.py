@@ -7,7 +7,6 @@ matrix, diagonal included (13·14/2 = 91), the layout of the precomputed MFCC fe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import librosa
@@ -15,32 +14,8 @@ import numpy as np
 import scipy.fft
 
 from audiorec.backbones.base import Backbone, ClipPolicy
+from audiorec.backbones.options import MFCCConfig
 from audiorec.config import dataclass_from_mapping
-from audiorec.errors import ParameterError
-
-
-@dataclass(frozen=True)
-class MFCCConfig:
-    """Every hyper-parameter of the MFCC backbone."""
-
-    sample_rate: int = 22050
-    n_mfcc: int = 13
-    n_fft: int = 2048
-    hop_length: int = 512
-    n_mels: int = 128
-    max_duration_s: float | None = 30.0
-
-    def __post_init__(self) -> None:
-        for name in ("sample_rate", "n_mfcc", "n_fft", "hop_length", "n_mels"):
-            if getattr(self, name) <= 0:
-                raise ParameterError(f"mfcc option {name} must be positive, got {getattr(self, name)}")
-        if self.n_mfcc > self.n_mels:
-            raise ParameterError(f"mfcc option n_mfcc ({self.n_mfcc}) cannot exceed n_mels ({self.n_mels})")
-
-    @property
-    def dim(self) -> int:
-        """Mean plus upper-triangular covariance."""
-        return self.n_mfcc + self.n_mfcc * (self.n_mfcc + 1) // 2
 
 
 def mfcc_statistics(mfcc: np.ndarray) -> np.ndarray:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from audiorec.backbones.musicfm import MelConformerBackbone, read_stats, stats_from_mapping
-from audiorec.backbones.pretrained import PretrainedOptions
+from audiorec.backbones.options import MuQOptions
 from audiorec.errors import ParameterError
 
 RELEASE_KEYS = {"encoder_dim": "hidden_size", "encoder_depth": "num_hidden_layers"}
@@ -30,13 +29,6 @@ CONFORMER_SHAPE_KEYS = (
     "conv_depthwise_kernel_size",
     "layer_norm_eps",
 )
-
-
-@dataclass(frozen=True)
-class MuQOptions(PretrainedOptions):
-    """Options of MuQ; ``stats`` ``None`` takes the release's own statistics (else the shipped ``msd`` set)."""
-
-    stats: str | None = None
 
 
 class MuQBackbone(MelConformerBackbone):

@@ -19,7 +19,6 @@ MuQ (:mod:`audiorec.backbones.muq`) shares this architecture.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,8 @@ from torch import nn
 
 from audiorec.backbones.hidden_states import capture_hidden_states
 from audiorec.backbones.mel import LogMelSpectrogram
-from audiorec.backbones.pretrained import PretrainedBackbone, PretrainedOptions, full_precision
+from audiorec.backbones.options import MusicFMOptions
+from audiorec.backbones.pretrained import PretrainedBackbone, full_precision
 from audiorec.errors import ParameterError
 
 
@@ -116,13 +116,6 @@ def read_stats(name_or_path: str, shipped: dict[str, dict[str, float]], where: s
     if not path.is_file():
         raise ParameterError(f"{where}: stats={name_or_path!r} is neither one of {sorted(shipped)} nor a file")
     return stats_from_mapping(json.loads(path.read_text(encoding="utf-8")), f"{where}: {path}")
-
-
-@dataclass(frozen=True)
-class MusicFMOptions(PretrainedOptions):
-    """Options of MusicFM; ``stats`` names shipped normalisation statistics (``msd``) or a stats JSON path."""
-
-    stats: str = "msd"
 
 
 class MelConformerBackbone(PretrainedBackbone):

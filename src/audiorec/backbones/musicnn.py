@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from audiorec.backbones.musicnn_model import MusiCNN, MusiCNNArchitecture, state_dict_from_tf
+from audiorec.backbones.options import MusiCNNConfig
 from audiorec.backbones.tf_checkpoint import TFCheckpoint
 from audiorec.backbones.torch_base import TorchBackbone, load_strict, split_windows
 from audiorec.config import dataclass_from_mapping
@@ -33,39 +33,6 @@ SAMPLE_RATE = 16000
 N_FFT = 512
 HOP_LENGTH = 256
 FLOAT16_MAX = float(np.finfo(np.float16).max)
-MODELS = ("MSD_musicnn", "MTT_musicnn")
-"""Checkpoints of the musicnn wheel this port loads (the VGG baselines there are other networks)."""
-
-
-@dataclass(frozen=True)
-class MusiCNNConfig:
-    """Options of the ``musicnn`` backbone.
-
-    Attributes
-    ----------
-    model
-        ``MSD_musicnn`` (Million Song Dataset tags, the first paper's choice) or ``MTT_musicnn``
-        (MagnaTagATune tags).
-    weights
-        A TensorFlow checkpoint (its prefix, or a folder holding ``.index`` and ``.data-00000-of-00001``) or a
-        torch state dict of the port (``.pt``, ``.safetensors``). None takes the checkpoint of ``model`` from
-        the installed ``musicnn`` package.
-    max_duration_s
-        Crop tracks to their first seconds before patching (None reads them whole).
-    device
-        ``cpu``, ``cuda``, ``cuda:N``, or None / ``auto`` for the GPU when one is visible.
-    """
-
-    model: str = "MSD_musicnn"
-    weights: str | None = None
-    max_duration_s: float | None = 30.0
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ParameterError(f"backbone musicnn option model must be one of {list(MODELS)}, got {self.model!r}")
-        if self.max_duration_s is not None and self.max_duration_s <= 0:
-            raise ParameterError(f"backbone musicnn option max_duration_s must be positive, got {self.max_duration_s}")
 
 
 def packaged_checkpoint(model: str) -> Path:

@@ -16,17 +16,16 @@ import contextlib
 import logging
 import os
 from abc import abstractmethod
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from audiorec.backbones.checkpoints import forbid_hub_access, load_pretrained
+from audiorec.backbones.options import PretrainedOptions
 from audiorec.backbones.shipped import shipped_config
 from audiorec.backbones.torch_base import TorchBackbone
 from audiorec.config import dataclass_from_mapping
-from audiorec.errors import ParameterError
 
 log = logging.getLogger(__name__)
 
@@ -40,38 +39,6 @@ def full_precision(device: torch.device) -> contextlib.AbstractContextManager:
     Elsewhere (CPU, or the meta device used to check shapes) no autocast is active and this does nothing.
     """
     return torch.autocast("cuda", enabled=False) if device.type == "cuda" else contextlib.nullcontext()
-
-
-@dataclass(frozen=True)
-class PretrainedOptions:
-    """Options every pretrained backbone takes (families add their own fields).
-
-    Attributes
-    ----------
-    size
-        A shipped architecture (``{family}-{size}.json`` in ``resources/backbones/``) or a path to a JSON
-        file of the same layout.
-    weights
-        Local checkpoint file or Hugging Face-format directory; ``None`` keeps a random initialisation.
-    clip_seconds
-        Length of the windows a track is cut into; ``None`` takes the family's pre-training context.
-    max_duration_s
-        Tracks are cropped to this many seconds before windowing (the first paper used 30 s clips).
-    device
-        ``cpu``, ``cuda``, ``cuda:1``…; ``None`` picks the GPU when there is one.
-    """
-
-    size: str
-    weights: str | None = None
-    clip_seconds: float | None = None
-    max_duration_s: float | None = 30.0
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("clip_seconds", "max_duration_s"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ParameterError(f"option {name} must be positive, got {value}")
 
 
 class PretrainedBackbone(TorchBackbone):

@@ -84,7 +84,6 @@ class TorchBackbone(Backbone):
     ``layer_dims``, and implement :meth:`forward_layers`.
     """
 
-    uses_gpu: ClassVar[bool] = True
     autocast_dtype: ClassVar[torch.dtype | None] = torch.bfloat16
     """Reduced precision used on CUDA (None keeps float32 where a model does not tolerate it)."""
 

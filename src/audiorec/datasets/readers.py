@@ -22,8 +22,9 @@ import polars as pl
 import soundfile as sf
 from tqdm.auto import tqdm
 
+from audiorec.atomic import atomic_path
 from audiorec.errors import DatasetError, ParameterError
-from audiorec.tables import METADATA_KEY, atomic_path
+from audiorec.tables import METADATA_KEY
 
 log = logging.getLogger(__name__)
 

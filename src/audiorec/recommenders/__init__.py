@@ -1,40 +1,126 @@
-"""Recommender registry: config ``kind`` → class, imported only when chosen (neural models pull in torch)."""
+"""Recommender registry: config ``kind`` → traits, options and implementation, imported only when chosen.
+
+Neural models pull in torch, so the registry names implementations as strings (:mod:`audiorec.registry`) and
+this package's re-exports are imported on first use (:mod:`audiorec.lazy`): the workflow reads the traits and
+checks the options of every configured model while it builds its DAG without importing torch.
+"""
 
 from __future__ import annotations
 
-from audiorec.recommenders.base import (
-    Catalogue,
-    Recommender,
-    RunFiles,
-    TrainData,
-    TrainedRecommender,
-    recommendations_frame,
+from dataclasses import dataclass
+
+from audiorec.lazy import lazy_exports
+from audiorec.registry import Registered, Registry
+
+
+@dataclass(frozen=True)
+class ModelTraits:
+    """What the workflow needs to know of a model kind to schedule and report its runs.
+
+    Attributes
+    ----------
+    trained
+        The model has a training step (rule ``train_recommender``: early stopping on val, a checkpoint and a
+        training log); its class derives from :class:`~audiorec.recommenders.base.TrainedRecommender`.
+    uses_gpu
+        A run asks the scheduler for a GPU.
+    uses_embeddings
+        The model reads a backbone's embeddings table, so it runs once per backbone it names.
+    deterministic
+        Its rankings do not depend on the seed, so it runs with the first seed only.
+    ranks_unseen_items
+        It can score tracks nobody heard in train, so it enters the cold-start table: true of models that score
+        a track from its content (an audio embedding), and of the random ranking, that table's chance reference.
+        Not of the random-init networks: a new track's trainable row never received a gradient as a positive
+        (the Shallow Net's is still its random init, BERT4Rec's only met gradients as a softmax negative).
+    random_variant
+        Kind of the same network with randomly initialised item embeddings: the reference each of its rows is
+        tested against (the first paper's random-init rows).
+    is_chance
+        Its ranking is chance; the cold-start table tests every row against it.
+    """
+
+    trained: bool = False
+    uses_gpu: bool = False
+    uses_embeddings: bool = False
+    deterministic: bool = True
+    ranks_unseen_items: bool = False
+    random_variant: str | None = None
+    is_chance: bool = False
+
+    @property
+    def sweeps_layers(self) -> bool:
+        """Whether the model can rank every hidden layer of a backbone: it reads embeddings and trains nothing."""
+        return self.uses_embeddings and not self.trained
+
+
+_OPTIONS = "audiorec.recommenders.options"
+
+
+def _network(random_variant: str | None) -> ModelTraits:
+    """Traits of a trained network: on frozen audio embeddings if it has a random-init variant, else random-init
+    (which reads no embeddings and cannot rank new tracks, see :attr:`ModelTraits.ranks_unseen_items`)."""
+    audio = random_variant is not None
+    return ModelTraits(
+        trained=True,
+        uses_gpu=True,
+        uses_embeddings=audio,
+        deterministic=False,
+        ranks_unseen_items=audio,
+        random_variant=random_variant,
+    )
+
+
+RECOMMENDERS: Registry[ModelTraits] = Registry(
+    "model",
+    {
+        "knn": Registered(
+            "audiorec.recommenders.knn:KNNRecommender",
+            f"{_OPTIONS}:KNNConfig",
+            ModelTraits(uses_embeddings=True, ranks_unseen_items=True),
+        ),
+        "popularity": Registered(
+            "audiorec.recommenders.baselines:PopularityRecommender", f"{_OPTIONS}:NoOptions", ModelTraits()
+        ),
+        "random": Registered(
+            "audiorec.recommenders.baselines:RandomRecommender",
+            f"{_OPTIONS}:NoOptions",
+            ModelTraits(deterministic=False, ranks_unseen_items=True, is_chance=True),
+        ),
+        "shallow": Registered(
+            "audiorec.recommenders.shallow:ShallowNetRecommender",
+            f"{_OPTIONS}:ShallowNetOptions",
+            _network("shallow_random"),
+        ),
+        "shallow_random": Registered(
+            "audiorec.recommenders.shallow:RandomShallowNetRecommender",
+            f"{_OPTIONS}:RandomShallowNetOptions",
+            _network(None),
+        ),
+        "bert4rec": Registered(
+            "audiorec.recommenders.bert4rec:Bert4RecRecommender",
+            f"{_OPTIONS}:Bert4RecOptions",
+            _network("bert4rec_random"),
+        ),
+        "bert4rec_random": Registered(
+            "audiorec.recommenders.bert4rec:RandomBert4RecRecommender",
+            f"{_OPTIONS}:RandomBert4RecOptions",
+            _network(None),
+        ),
+    },
 )
-from audiorec.registry import resolve
+"""Every model kind; a config's ``kind`` must be one of these."""
 
-RECOMMENDER_CLASSES: dict[str, str] = {
-    "knn": "audiorec.recommenders.knn:KNNRecommender",
-    "popularity": "audiorec.recommenders.baselines:PopularityRecommender",
-    "random": "audiorec.recommenders.baselines:RandomRecommender",
-    "shallow": "audiorec.recommenders.shallow:ShallowNetRecommender",
-    "shallow_random": "audiorec.recommenders.shallow:RandomShallowNetRecommender",
-    "bert4rec": "audiorec.recommenders.bert4rec:Bert4RecRecommender",
-    "bert4rec_random": "audiorec.recommenders.bert4rec:RandomBert4RecRecommender",
+
+def recommender_class(kind: str) -> type:
+    """Import and return the class registered for ``kind`` (a :class:`~audiorec.recommenders.base.Recommender`)."""
+    return RECOMMENDERS.load(kind)
+
+
+_BASE = "audiorec.recommenders.base"
+_EXPORTS = {
+    name: _BASE
+    for name in ("Catalogue", "Recommender", "RunFiles", "TrainData", "TrainedRecommender", "recommendations_frame")
 }
-
-
-def recommender_class(kind: str) -> type[Recommender]:
-    """Import and return the class registered for ``kind``."""
-    return resolve(RECOMMENDER_CLASSES, kind, "model kind")
-
-
-__all__ = [
-    "RECOMMENDER_CLASSES",
-    "Catalogue",
-    "Recommender",
-    "RunFiles",
-    "TrainData",
-    "TrainedRecommender",
-    "recommendations_frame",
-    "recommender_class",
-]
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = ["RECOMMENDERS", "ModelTraits", "recommender_class", *sorted(_EXPORTS)]

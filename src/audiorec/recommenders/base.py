@@ -143,16 +143,28 @@ class Recommender(ABC):
     """A recommender: fit on train pairs, then return each user's top-K unheard catalogue items."""
 
     kind: ClassVar[str]
-    uses_embeddings: ClassVar[bool] = False
-    deterministic: ClassVar[bool] = True
-    uses_gpu: ClassVar[bool] = False
-    """Whether a run asks the scheduler for a GPU (neural models); the workflow's recommend rule reads it."""
-    random_variant: ClassVar[str | None] = None
-    """Kind of the same network with randomly initialised item embeddings, the reference its results are tested
-    against (the first paper's random-init rows)."""
-    ranks_unseen_items: ClassVar[bool] = False
-    """Whether :meth:`score_new_items` can score items nobody heard in train: true of models that score an item
-    from its content (an audio embedding), and of the random ranking, the chance reference of that table."""
+    # Traits, set from the registry entry of ``kind`` (audiorec.recommenders.ModelTraits documents each):
+    # the workflow reads them without importing the class, and the class reads the same values.
+    trained: ClassVar[bool]
+    uses_gpu: ClassVar[bool]
+    uses_embeddings: ClassVar[bool]
+    deterministic: ClassVar[bool]
+    ranks_unseen_items: ClassVar[bool]
+    random_variant: ClassVar[str | None]
+    is_chance: ClassVar[bool]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give a concrete model (a class that names its ``kind``) the traits its registry entry declares."""
+        super().__init_subclass__(**kwargs)
+        if "kind" not in cls.__dict__:
+            return
+        from audiorec.recommenders import RECOMMENDERS
+
+        traits = RECOMMENDERS.traits(cls.kind)
+        if traits.trained != issubclass(cls, TrainedRecommender):
+            raise TypeError(f"{cls.__name__}: registry trait trained={traits.trained} contradicts its base class")
+        for name, value in vars(traits).items():
+            setattr(cls, name, value)
 
     @classmethod
     @abstractmethod
@@ -207,9 +219,6 @@ class TrainedRecommender(Recommender):
     The paper's protocol (Tamm & Aljanaki 2024): train on the train split, use the validation split for early
     stopping and learning-rate scheduling, report the test split. :meth:`fit` runs before :meth:`recommend`.
     """
-
-    deterministic = False
-    uses_gpu = True
 
     @abstractmethod
     def fit(self, catalogue: Catalogue, train: TrainData, validation: TrainData, files: RunFiles | None = None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,12 +9,8 @@ import torch
 
 from audiorec.config import dataclass_from_mapping
 from audiorec.recommenders.base import Catalogue, Recommender, TrainData
+from audiorec.recommenders.options import NoOptions
 from audiorec.recommenders.retrieval import top_k_unheard
-
-
-@dataclass(frozen=True)
-class NoOptions:
-    """The baselines have no hyper-parameters; an empty dataclass still rejects misspelt keys."""
 
 
 class PopularityRecommender(Recommender):
@@ -41,8 +36,6 @@ class RandomRecommender(Recommender):
     """Ranks every user's unheard tracks in a seeded uniformly random order."""
 
     kind = "random"
-    deterministic = False
-    ranks_unseen_items = True
 
     def __init__(self, seed: int) -> None:
         self.seed = seed

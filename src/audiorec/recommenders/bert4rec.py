@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,74 +33,16 @@ from audiorec.metrics import hit_rate
 from audiorec.recommenders.base import Catalogue, TrainData
 from audiorec.recommenders.inner_product import InnerProductScoring, top_k_inner_product
 from audiorec.recommenders.neural import NeuralRecommender
+from audiorec.recommenders.options import Bert4RecCommonOptions, Bert4RecOptions, RandomBert4RecOptions
 from audiorec.recommenders.sequences import mask_positions, recent_items
-from audiorec.recommenders.trainer import TrainingOptions, TrainingTask
+from audiorec.recommenders.trainer import TrainingTask
 from audiorec.recommenders.vectors import pretrained_rows, pretrained_table
-from audiorec.validation import check_float, check_int
 
 PREDICTION_BATCH = 1024
 """Users per forward pass at prediction and validation time."""
 
 BUCKET_BATCHES = 16
 """Training batches drawn together and cut by sequence length, so that each pads only to its own longest."""
-
-
-@dataclass(frozen=True)
-class _Bert4RecOptions(TrainingOptions):
-    """Options of both BERT4Rec variants (on top of :class:`TrainingOptions`).
-
-    ``hidden_size`` defaults to the item embedding size, as in the paper; it must be divisible by
-    ``n_heads``. ``dropout`` applies to embeddings and residual branches, ``attention_dropout`` to attention
-    weights (BERT's two rates). On a CPU, attention dropout forces the unfused attention kernel and costs
-    about ten times the attention without it, so CPU demos may set it to 0. ``last_item_probability`` is the
-    share of training batches that mask only each sequence's last track: Sun et al. (2019, sec. 3.6) add such
-    samples because they match the prediction task, and RecBole's ``ft_ratio`` does the same (0.5). Without
-    them, training after a few epochs is several points of NDCG behind and varies much more with the seed.
-    """
-
-    max_epochs: int = 200
-    batch_size: int = 128
-    max_len: int = 300
-    mask_probability: float = 0.2
-    last_item_probability: float = 0.5
-    n_layers: int = 2
-    n_heads: int = 2
-    feedforward_dim: int = 256
-    dropout: float = 0.1
-    attention_dropout: float = 0.1
-    hidden_size: int | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_int("max_len", self.max_len, minimum=2)
-        check_float("mask_probability", self.mask_probability, low=0.0, high=1.0)
-        if isinstance(self.last_item_probability, bool) or not 0 <= self.last_item_probability <= 1:
-            raise ParameterError(f"option last_item_probability must be in [0, 1], got {self.last_item_probability!r}")
-        for name in ("n_layers", "n_heads", "feedforward_dim"):
-            check_int(name, getattr(self, name), minimum=1)
-        for name in ("dropout", "attention_dropout"):
-            if getattr(self, name) != 0:
-                check_float(name, getattr(self, name), low=0.0, high=1.0)
-        if self.hidden_size is not None:
-            check_int("hidden_size", self.hidden_size, minimum=1)
-
-
-@dataclass(frozen=True)
-class Bert4RecOptions(_Bert4RecOptions):
-    """``standardize`` z-scores the frozen table per dimension first (the paper: raw embeddings)."""
-
-    standardize: bool = False
-
-
-@dataclass(frozen=True)
-class RandomBert4RecOptions(_Bert4RecOptions):
-    """``item_dim`` is the size of the randomly initialised item vectors."""
-
-    item_dim: int = 64
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_int("item_dim", self.item_dim, minimum=1)
 
 
 class EncoderLayer(nn.Module):
@@ -142,7 +83,7 @@ class Bert4RecNet(nn.Module):
         Sizes, depth, dropout and ``max_len`` (the number of position embeddings).
     """
 
-    def __init__(self, items: torch.Tensor, freeze_items: bool, hidden: int, options: _Bert4RecOptions) -> None:
+    def __init__(self, items: torch.Tensor, freeze_items: bool, hidden: int, options: Bert4RecCommonOptions) -> None:
         super().__init__()
         n_items, dim = items.shape
         if hidden % options.n_heads:
@@ -253,7 +194,9 @@ class Bert4RecTask(TrainingTask):
     which the ranking removes, and it can rise while validation HitRate improves.)
     """
 
-    def __init__(self, module: Bert4RecNet, train: TrainData, validation: TrainData, options: _Bert4RecOptions) -> None:
+    def __init__(
+        self, module: Bert4RecNet, train: TrainData, validation: TrainData, options: Bert4RecCommonOptions
+    ) -> None:
         self.module = module
         self.device = module.bias.device
         self.options = options
@@ -330,9 +273,6 @@ class Bert4RecRecommender(InnerProductScoring, NeuralRecommender):
     """BERT4Rec on a backbone's frozen embeddings."""
 
     kind = "bert4rec"
-    random_variant = "bert4rec_random"
-    uses_embeddings = True
-    ranks_unseen_items = True
     options_class = Bert4RecOptions
 
     def item_table(self, catalogue: Catalogue) -> tuple[torch.Tensor, bool]:
@@ -376,9 +316,6 @@ class RandomBert4RecRecommender(Bert4RecRecommender):
     """The reference point: BERT4Rec with trainable, randomly initialised item embeddings and no audio."""
 
     kind = "bert4rec_random"
-    random_variant = None
-    uses_embeddings = False
-    ranks_unseen_items = False  # a new item's trainable row only ever met gradients as a softmax negative
     options_class = RandomBert4RecOptions
 
     def item_table(self, catalogue: Catalogue) -> tuple[torch.Tensor, bool]:

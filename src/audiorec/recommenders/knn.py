@@ -7,7 +7,6 @@ one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,24 +14,12 @@ import numpy as np
 from audiorec.config import dataclass_from_mapping
 from audiorec.recommenders.base import Catalogue, Recommender, TrainData
 from audiorec.recommenders.inner_product import InnerProductScoring
+from audiorec.recommenders.options import KNNConfig
 from audiorec.recommenders.vectors import l2_normalize, mean_of_heard, pretrained_rows, pretrained_table
-
-
-@dataclass(frozen=True)
-class KNNConfig:
-    """``standardize`` z-scores every embedding dimension over the catalogue before the cosine.
-
-    The paper uses raw embeddings (False); with hand-crafted features such as MFCC statistics, whose
-    dimensions differ in scale by orders of magnitude, standardising lets every dimension count.
-    """
-
-    standardize: bool = False
 
 
 class KNNRecommender(InnerProductScoring, Recommender):
     kind = "knn"
-    uses_embeddings = True
-    ranks_unseen_items = True
 
     def __init__(self, config: KNNConfig) -> None:
         self.config = config

@@ -22,7 +22,8 @@ from audiorec.devices import default_device
 from audiorec.errors import ParameterError
 from audiorec.recommenders import trainer
 from audiorec.recommenders.base import Catalogue, RunFiles, TrainData, TrainedRecommender
-from audiorec.recommenders.trainer import TrainingOptions, TrainingResult, TrainingTask
+from audiorec.recommenders.options import TrainingOptions
+from audiorec.recommenders.trainer import TrainingResult, TrainingTask
 
 
 def random_table(n_items: int, dim: int, generator: torch.Generator) -> torch.Tensor:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,47 +28,11 @@ from audiorec.recommenders.base import Catalogue, TrainData
 from audiorec.recommenders.inner_product import InnerProductScoring, top_k_inner_product
 from audiorec.recommenders.negatives import NegativeUserSampler
 from audiorec.recommenders.neural import NeuralRecommender, random_table, rows_of
-from audiorec.recommenders.trainer import TrainingOptions, TrainingTask
+from audiorec.recommenders.options import RandomShallowNetOptions, ShallowCommonOptions, ShallowNetOptions
+from audiorec.recommenders.trainer import TrainingTask
 from audiorec.recommenders.vectors import mean_of_heard, pretrained_rows, pretrained_table
-from audiorec.validation import check_float, check_int
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class _ShallowOptions(TrainingOptions):
-    """Options of both Shallow Net variants (on top of :class:`TrainingOptions`).
-
-    ``margin`` and ``n_negatives`` are the hinge margin and the negative users per positive pair (the paper:
-    20); ``separate_towers`` gives users and items their own fully connected layer instead of a shared one.
-    """
-
-    margin: float = 0.2
-    n_negatives: int = 20
-    separate_towers: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_float("margin", self.margin, low=0.0, high=2.0)
-        check_int("n_negatives", self.n_negatives, minimum=1)
-
-
-@dataclass(frozen=True)
-class ShallowNetOptions(_ShallowOptions):
-    """``standardize`` z-scores the frozen table per dimension first (the paper: raw embeddings)."""
-
-    standardize: bool = False
-
-
-@dataclass(frozen=True)
-class RandomShallowNetOptions(_ShallowOptions):
-    """``item_dim`` is the size of the randomly initialised item (and user) vectors."""
-
-    item_dim: int = 128
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_int("item_dim", self.item_dim, minimum=1)
 
 
 class ShallowNet(nn.Module):
@@ -140,7 +103,7 @@ class ShallowTask(TrainingTask):
     """
 
     def __init__(
-        self, module: ShallowNet, train: TrainData, validation: TrainData, options: _ShallowOptions, seed: int
+        self, module: ShallowNet, train: TrainData, validation: TrainData, options: ShallowCommonOptions, seed: int
     ) -> None:
         self.module = module
         self.device = module.user_table.device
@@ -200,9 +163,6 @@ class ShallowNetRecommender(InnerProductScoring, NeuralRecommender):
     """Shallow Net on a backbone's frozen embeddings."""
 
     kind = "shallow"
-    random_variant = "shallow_random"
-    uses_embeddings = True
-    ranks_unseen_items = True
     options_class = ShallowNetOptions
 
     def item_table(self, catalogue: Catalogue) -> tuple[torch.Tensor, bool]:
@@ -248,9 +208,6 @@ class RandomShallowNetRecommender(ShallowNetRecommender):
     """The reference point: Shallow Net with a randomly initialised, trainable item table and no audio."""
 
     kind = "shallow_random"
-    random_variant = None
-    uses_embeddings = False
-    ranks_unseen_items = False  # a new item's row never received a gradient: it is still its random init
     options_class = RandomShallowNetOptions
 
     def item_table(self, catalogue: Catalogue) -> tuple[torch.Tensor, bool]:

@@ -27,40 +27,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from audiorec.atomic import write_text_atomic
 from audiorec.checkpointing import load_state, rng_state, save_state, set_rng_state
 from audiorec.errors import TrainingError
 from audiorec.recommenders.base import RunFiles
-from audiorec.tables import write_text_atomic
-from audiorec.validation import check_float, check_int
+from audiorec.recommenders.options import TrainingOptions
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainingOptions:
-    """Optimisation settings shared by the trained recommenders (keys of their ``options`` block).
-
-    Defaults follow the paper's Shallow Net (Adam, lr 1e-3, at most 100 epochs); each model's options class
-    overrides what differs. ``validation_k`` is the cut-off of the validation HitRate written to the log.
-    ``restore_best: false`` keeps the last epoch's state instead of the best-validated one, for comparisons
-    "after the same number of epochs" (the validation loss may bottom out early while ranking keeps improving).
-    """
-
-    max_epochs: int = 100
-    batch_size: int = 1024
-    learning_rate: float = 1e-3
-    lr_patience: int = 5
-    lr_factor: float = 0.1
-    early_stopping_patience: int = 16
-    validation_k: int = 50
-    amp: bool = True
-    restore_best: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("max_epochs", "batch_size", "lr_patience", "early_stopping_patience", "validation_k"):
-            check_int(name, getattr(self, name), minimum=1 if name != "lr_patience" else 0)
-        check_float("learning_rate", self.learning_rate, low=0.0, high=math.inf)
-        check_float("lr_factor", self.lr_factor, low=0.0, high=1.0)
 
 
 class TrainingTask(ABC):

@@ -1,0 +1,131 @@
+"""Options of every backbone kind, in a module that imports no model code.
+
+The workflow validates each backbone's ``options`` against these dataclasses while it builds its DAG (see
+:mod:`audiorec.plan`), before any job runs and without importing torch or librosa; the backbones build
+themselves from the same classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from audiorec.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class MFCCConfig:
+    """Every hyper-parameter of the MFCC backbone."""
+
+    sample_rate: int = 22050
+    n_mfcc: int = 13
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    max_duration_s: float | None = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("sample_rate", "n_mfcc", "n_fft", "hop_length", "n_mels"):
+            if getattr(self, name) <= 0:
+                raise ParameterError(f"mfcc option {name} must be positive, got {getattr(self, name)}")
+        if self.n_mfcc > self.n_mels:
+            raise ParameterError(f"mfcc option n_mfcc ({self.n_mfcc}) cannot exceed n_mels ({self.n_mels})")
+
+    @property
+    def dim(self) -> int:
+        """Mean plus upper-triangular covariance."""
+        return self.n_mfcc + self.n_mfcc * (self.n_mfcc + 1) // 2
+
+
+MODELS = ("MSD_musicnn", "MTT_musicnn")
+"""Checkpoints of the musicnn wheel this port loads (the VGG baselines there are other networks)."""
+
+
+@dataclass(frozen=True)
+class MusiCNNConfig:
+    """Options of the ``musicnn`` backbone.
+
+    Attributes
+    ----------
+    model
+        ``MSD_musicnn`` (Million Song Dataset tags, the first paper's choice) or ``MTT_musicnn``
+        (MagnaTagATune tags).
+    weights
+        A TensorFlow checkpoint (its prefix, or a folder holding ``.index`` and ``.data-00000-of-00001``) or a
+        torch state dict of the port (``.pt``, ``.safetensors``). None takes the checkpoint of ``model`` from
+        the installed ``musicnn`` package.
+    max_duration_s
+        Crop tracks to their first seconds before patching (None reads them whole).
+    device
+        ``cpu``, ``cuda``, ``cuda:N``, or None / ``auto`` for the GPU when one is visible.
+    """
+
+    model: str = "MSD_musicnn"
+    weights: str | None = None
+    max_duration_s: float | None = 30.0
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ParameterError(f"backbone musicnn option model must be one of {list(MODELS)}, got {self.model!r}")
+        if self.max_duration_s is not None and self.max_duration_s <= 0:
+            raise ParameterError(f"backbone musicnn option max_duration_s must be positive, got {self.max_duration_s}")
+
+
+@dataclass(frozen=True)
+class PretrainedOptions:
+    """Options every pretrained backbone takes (families add their own fields).
+
+    Attributes
+    ----------
+    size
+        A shipped architecture (``{family}-{size}.json`` in ``resources/backbones/``) or a path to a JSON
+        file of the same layout.
+    weights
+        Local checkpoint file or Hugging Face-format directory; ``None`` keeps a random initialisation.
+    clip_seconds
+        Length of the windows a track is cut into; ``None`` takes the family's pre-training context.
+    max_duration_s
+        Tracks are cropped to this many seconds before windowing (the first paper used 30 s clips).
+    device
+        ``cpu``, ``cuda``, ``cuda:1``…; ``None`` picks the GPU when there is one.
+    """
+
+    size: str
+    weights: str | None = None
+    clip_seconds: float | None = None
+    max_duration_s: float | None = 30.0
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("clip_seconds", "max_duration_s"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ParameterError(f"option {name} must be positive, got {value}")
+
+
+@dataclass(frozen=True)
+class WaveformTransformerOptions(PretrainedOptions):
+    """Options of MERT and Music2Vec; ``normalize_waveform`` ``None`` follows the shipped config."""
+
+    normalize_waveform: bool | None = None
+
+
+@dataclass(frozen=True)
+class MusicFMOptions(PretrainedOptions):
+    """Options of MusicFM; ``stats`` names shipped normalisation statistics (``msd``) or a stats JSON path."""
+
+    stats: str = "msd"
+
+
+@dataclass(frozen=True)
+class MuQOptions(PretrainedOptions):
+    """Options of MuQ; ``stats`` ``None`` takes the release's own statistics (else the shipped ``msd`` set)."""
+
+    stats: str | None = None
+
+
+@dataclass(frozen=True)
+class PrecomputedOptions:
+    """Options of a ``precomputed`` backbone: ``feature``, a feature name the dataset's source provides."""
+
+    feature: str

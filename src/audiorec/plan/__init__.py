@@ -1,0 +1,254 @@
+"""What a config will run, decided before anything runs: the workflow's middle layer, testable without Snakemake.
+
+``Plan.from_config(config)`` resolves the (schema-validated) config: datasets and the tables their sources
+write, backbones with their registry traits, models with the backbones they run on (shuffled controls and
+width-matched references included), every (model, backbone, seed) run, the probes, the cold-start rows and the
+final targets. :meth:`Plan.check` raises :class:`~audiorec.errors.ParameterError` for everything that can be
+known before a job runs, every backbone's and model's options included. ``workflow/rules/common.smk`` keeps only
+this object, wildcard constraints and the input functions that need Snakemake's checkpoints.
+
+Nothing here imports torch, librosa or a model module: traits and options classes come from the registries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from audiorec.controls import SHUFFLED_SUFFIX
+from audiorec.errors import ParameterError
+from audiorec.names import COLD_SPLIT, EVALUATION_SPLITS, HEARD_BEFORE_WINDOW, PLAYLIST_TASK
+from audiorec.plan import paths
+from audiorec.plan.datasets import DatasetPlan
+from audiorec.plan.models import BackbonePlan, BackboneReference, ModelPlan, plan_models
+
+RUN_SPLITS = ("train", HEARD_BEFORE_WINDOW)
+"""Split tables every run reads: what it learns from, and what its users heard before the training window."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row source of the results table: a model on a backbone (or :data:`~audiorec.controls.NO_BACKBONE`)."""
+
+    model: str
+    backbone: str
+    seed: int
+
+    def path(self, pattern: str, dataset: str, **wildcards: Any) -> str:
+        """``pattern`` (from :mod:`audiorec.plan.paths`) filled for this run of ``dataset``."""
+        return pattern.format(dataset=dataset, model=self.model, backbone=self.backbone, seed=self.seed, **wildcards)
+
+
+class Plan:
+    """The resolved config (see the module docstring); built once per Snakemake invocation."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.datasets = {name: DatasetPlan.from_entry(name, entry) for name, entry in config["datasets"].items()}
+        self.backbones = {name: BackbonePlan.from_entry(name, entry) for name, entry in config["backbones"].items()}
+        self.models: dict[str, ModelPlan] = plan_models(config["models"], self.backbones)
+        self.seeds = [int(seed) for seed in config["seeds"]]
+        self.evaluation = config["evaluation"]
+        self.probes = config["probes"]
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Plan:
+        return cls(config)
+
+    # Backbones --------------------------------------------------------------------------------------------------
+
+    def precomputed_backbones(self) -> list[str]:
+        return [name for name, backbone in self.backbones.items() if backbone.traits.precomputed]
+
+    def extracted_backbones(self) -> list[str]:
+        """Backbones whose vectors the workflow computes from audio (rule embed_gather)."""
+        return [name for name, backbone in self.backbones.items() if not backbone.traits.precomputed]
+
+    def trained_backbones(self) -> list[str]:
+        """Backbones whose weights the workflow trains itself (rule ssl_train)."""
+        return [name for name, backbone in self.backbones.items() if backbone.traits.trained_by_workflow]
+
+    def control_backbones(self) -> list[str]:
+        """Run backbone names of every shuffled-embedding control and width-matched reference."""
+        return sorted({ref.run for ref in self.references() if ref.source is not None and ref.run != ref.source})
+
+    def run_backbones(self) -> list[str]:
+        """Every value the ``{backbone}`` wildcard of a run may take."""
+        return sorted({ref.run for ref in self.references()} | set(self.backbones))
+
+    def references(self) -> list[BackboneReference]:
+        return [reference for model in self.models.values() for reference in model.references]
+
+    def recommendation_backbones(self) -> list[str]:
+        """Backbones some model reads: together they decide the candidate set (:mod:`audiorec.candidates`)."""
+        return sorted({ref.source for ref in self.references() if ref.source is not None})
+
+    def swept_backbones(self) -> list[str]:
+        return list(self.config["layer_sweep"].get("backbones", []))
+
+    def layer_sweep_model(self) -> dict[str, Any]:
+        """The spec of the model that ranks every layer of the swept backbones."""
+        return self.models[self.config["layer_sweep"]["model"]].spec
+
+    def ssl_table_encoders(self) -> dict[str, Any]:
+        """Rows of the ssl table: the baseline backbone (options None), then every trained backbone's options."""
+        baseline = self.evaluation["baseline_backbone"]
+        rows: dict[str, Any] = {baseline: None} if baseline in self.backbones else {}
+        return rows | {name: dict(self.backbones[name].options) for name in self.trained_backbones()}
+
+    # Models and runs --------------------------------------------------------------------------------------------
+
+    def trained_models(self) -> list[str]:
+        return [name for name, model in self.models.items() if model.traits.trained]
+
+    def runs(self, models: list[str] | None = None) -> list[Run]:
+        """Every (model, backbone, seed) of the results table; a deterministic model runs with the first seed."""
+        return [
+            Run(name, reference.run, seed)
+            for name, model in self.models.items()
+            if models is None or name in models
+            for reference in model.references
+            for seed in (self.seeds[:1] if model.traits.deterministic else self.seeds)
+        ]
+
+    def run_splits(self, model: str) -> list[str]:
+        """Split tables a run of ``model`` reads (a trained model also early-stops on val)."""
+        return [*RUN_SPLITS, "val"] if self.models[model].traits.trained else list(RUN_SPLITS)
+
+    def new_item_models(self) -> list[str]:
+        """Models that can rank tracks nobody heard in train (the cold-start table's rows)."""
+        return [name for name, model in self.models.items() if model.traits.ranks_unseen_items]
+
+    def wants_cold_start_table(self) -> bool:
+        return bool(self.evaluation["cold_ks"]) and bool(self.new_item_models())
+
+    def random_variants(self) -> dict[str, list[str]]:
+        """Model name → the models that are its random-init variant (by registry kind, not by name)."""
+        return {
+            name: [other for other, variant in self.models.items() if variant.kind == model.traits.random_variant]
+            for name, model in self.models.items()
+        }
+
+    def significance_tests(self, against_chance: bool = False) -> dict[str, Any]:
+        """What rules aggregate and cold_start test each row against (:mod:`audiorec.significance`).
+
+        The cold-start table also tests every row against the chance ranking, since whether a representation
+        orders unheard tracks better than chance is exactly what it asks.
+        """
+        chance = [name for name, model in self.models.items() if model.traits.is_chance]
+        return {
+            "random_variants": self.random_variants(),
+            "baseline_backbone": self.evaluation["baseline_backbone"],
+            "shuffled_suffix": SHUFFLED_SUFFIX,
+            "alpha": self.evaluation["alpha"],
+            "chance_model": chance[0] if against_chance and chance else None,
+        }
+
+    def metrics_runs(self, dataset: str, splits: tuple[str, ...] = EVALUATION_SPLITS, models=None) -> list[dict]:
+        """Every (split, model, backbone, seed) metrics file of a dataset, with its path."""
+        return [
+            {**vars(run), "split": split, "path": run.path(paths.METRICS, dataset, split=split)}
+            for run in self.runs(models)
+            for split in splits
+        ]
+
+    def cold_start_runs(self, dataset: str) -> list[dict]:
+        return self.metrics_runs(dataset, (COLD_SPLIT,), self.new_item_models())
+
+    def training_runs(self, dataset: str) -> list[dict]:
+        """Every trained run of a dataset with the path of its per-epoch training log."""
+        return [
+            {**vars(run), "training_log": run.path(paths.TRAINING_LOG, dataset)}
+            for run in self.runs(self.trained_models())
+        ]
+
+    # Probes -----------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def probe_table(task: str) -> str:
+        """The data table a probe task reads."""
+        return "playlists" if task == PLAYLIST_TASK else f"labels/{task}"
+
+    def probe_tasks(self, dataset: str) -> list[str]:
+        """Configured probe tasks the dataset has the table for."""
+        return [task for task in self.probes["tasks"] if self.datasets[dataset].has(self.probe_table(task))]
+
+    def probe_results(self, dataset: str) -> list[dict[str, str]]:
+        """Every (task, backbone) probe result of a dataset, with its path."""
+        return [
+            {
+                "task": task,
+                "backbone": backbone,
+                "path": paths.PROBE.format(dataset=dataset, task=task, backbone=backbone),
+            }
+            for backbone in self.probes.get("backbones", list(self.backbones))
+            for task in self.probe_tasks(dataset)
+        ]
+
+    def probe_options(self, task: str) -> dict[str, Any]:
+        """The probe settings a task uses, so changing one task's settings reruns only that task."""
+        if task == PLAYLIST_TASK:
+            return {"playlist": self.probes["playlist"]}
+        return {name: self.probes[name] for name in ("C", "max_iter", "seed")}
+
+    # Targets ----------------------------------------------------------------------------------------------------
+
+    def final_targets(self) -> list[str]:
+        """Tables and figures of every dataset; embeddings alone for a dataset without a listening log."""
+        targets = []
+        for name, dataset in self.datasets.items():
+            probed = bool(self.probe_tasks(name))
+            wanted = [paths.PROBES_CSV, paths.PROBES_MD] if probed else []
+            if dataset.has_log:
+                wanted += [paths.RECOMMENDATION_CSV, paths.RECOMMENDATION_MD, paths.RECOMMENDATION_FIGURE]
+                wanted += [paths.MIR_VS_RECS_MD] if probed else []
+                wanted += [paths.COLD_START_MD] if self.wants_cold_start_table() else []
+                wanted += [paths.LAYERS_FIGURE] if self.swept_backbones() else []
+            else:
+                wanted += [paths.EMBEDDINGS.replace("{backbone}", backbone) for backbone in self.backbones]
+            wanted += [paths.SSL_MD] if probed and self.trained_backbones() else []
+            targets += [pattern.format(dataset=name) for pattern in wanted]
+        return targets
+
+    # Checks -----------------------------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise :class:`ParameterError` for anything in the config that cannot work, before any job runs.
+
+        Kinds and options were checked while the plan was built; this checks how the parts fit together.
+        """
+        clash = sorted(set(self.control_backbones()) & set(self.backbones))
+        if clash:
+            raise ParameterError(
+                f"backbone name(s) {clash} are taken by shuffled-embedding controls or width-matched references"
+            )
+        for dataset in self.datasets.values():
+            dataset.check()
+            for backbone in self.precomputed_backbones():
+                dataset.check_feature(backbone, self.backbones[backbone].checked.feature)
+            if self.trained_backbones() and not dataset.holds_out_tracks:
+                raise ParameterError(
+                    f"datasets.{dataset.name} has neither label splits nor a listening log, so the ssl backbone(s) "
+                    f"{self.trained_backbones()} cannot be trained on it without hearing its test tracks"
+                )
+        self.check_layer_sweep()
+        unknown = sorted(set(self.probes.get("backbones", [])) - set(self.backbones))
+        if unknown:
+            raise ParameterError(f"probes.backbones names unknown backbone(s) {unknown}")
+
+    def check_layer_sweep(self) -> None:
+        """The swept backbones must be extracted here; the sweeping model must read embeddings and train nothing."""
+        unknown = [name for name in self.swept_backbones() if name not in self.extracted_backbones()]
+        if unknown:
+            raise ParameterError(f"layer_sweep.backbones {unknown} are not backbones extracted by this workflow")
+        if not self.swept_backbones():
+            return
+        name = self.config["layer_sweep"]["model"]
+        if name not in self.models or not self.models[name].traits.sweeps_layers:
+            raise ParameterError(
+                f"layer_sweep.model {name!r} must name a configured model that reads embeddings without training"
+            )
+
+
+__all__ = ["Plan", "Run", "paths"]
