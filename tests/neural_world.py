@@ -24,7 +24,7 @@ OPTIONS = {**TINY, "n_tracks": 400, "n_users": 250, "clip_seconds": 0.5}
 
 @dataclass(frozen=True)
 class World:
-    """Everything a trained recommender needs, indexed as :func:`audiorec.runs.recommend` indexes it: the catalogue
+    """Everything a trained recommender needs, indexed as :func:`audiorec.stages.recommend` indexes it: the catalogue
     is the candidate set (the train tracks)."""
 
     catalogue: Catalogue

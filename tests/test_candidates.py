@@ -8,10 +8,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from audiorec.candidates import candidate_track_ids, coverage_note, uncovered_items, write_candidates
+from audiorec.candidates import candidate_track_ids, coverage_note, read_uncovered, uncovered_items, write_candidates
 from audiorec.errors import ParameterError
 from audiorec.recommenders import recommender_class
-from audiorec.runs import EmbeddingsTable, build_model, model_catalogue, recommend
+from audiorec.recommenders.runs import model_catalogue
+from audiorec.stages import build_model, read_model_embeddings, recommend
 from audiorec.tables import embeddings_table, read_table, write_table
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -82,9 +83,10 @@ def test_the_shuffled_control_permutes_embeddings_within_the_candidate_set(split
     write_candidates(paths["train"], {"content": folder / "embeddings.parquet"}, paths["uncovered"])
     train = read_table(paths["train"], "split")
     model = recommender_class("knn").from_options({}, 0)
-    table = EmbeddingsTable.read(folder / "embeddings.parquet")
-    plain = model_catalogue(model, train, paths["uncovered"], table, False, 3)
-    shuffled = model_catalogue(model, train, paths["uncovered"], table, True, 3)
+    table = read_model_embeddings(model, folder / "embeddings.parquet")
+    candidates = candidate_track_ids(train, read_uncovered(paths["uncovered"]))
+    plain = model_catalogue(model, candidates, table, False, 3)
+    shuffled = model_catalogue(model, candidates, table, True, 3)
     assert missing not in plain.track_ids.tolist()
     assert np.array_equal(plain.track_ids, shuffled.track_ids)
     assert not np.array_equal(plain.embeddings, shuffled.embeddings)

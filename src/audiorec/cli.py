@@ -9,10 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from audiorec.backbones import build_backbone, select_layer
-from audiorec.embed import extract
 from audiorec.errors import AudiorecError
-from audiorec.tables import embeddings_table, write_table
+from audiorec.stages import embed_files
 
 AUDIO_SUFFIXES = (".flac", ".wav", ".mp3", ".ogg", ".aiff", ".aif", ".m4a")
 
@@ -24,15 +22,19 @@ def embed_folder(args: argparse.Namespace) -> int:
     if not files:
         print(f"error: no audio files ({', '.join(AUDIO_SUFFIXES)}) under {audio_dir}", file=sys.stderr)
         return 2
-    backbone = build_backbone(args.backbone, json.loads(args.options))
     track_ids = [str(p.relative_to(audio_dir).with_suffix("")) for p in files]
-    result = extract(track_ids, files, backbone, batch_size=args.batch_size, num_workers=args.workers)
     layer = int(args.layer) if args.layer.lstrip("-").isdigit() else args.layer
-    vectors = select_layer(result.layer_matrices(backbone), layer)
-    metadata = {"backbone_kind": backbone.kind, "layer": layer, "pooling": backbone.pooling}
-    write_table(embeddings_table(result.track_ids, vectors), args.out, metadata=metadata)
     failures_path = Path(args.out).with_suffix(".failures.parquet")
-    write_table(result.failures_frame(), failures_path, kind="failures")
+    result = embed_files(
+        track_ids=track_ids,
+        paths=files,
+        backbone_spec={"kind": args.backbone, "options": json.loads(args.options)},
+        layer=layer,
+        embeddings_path=args.out,
+        failures_path=failures_path,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+    )
     print(f"{len(result.track_ids)} tracks embedded → {args.out}; {len(result.failures)} failed → {failures_path}")
     return 0
 

@@ -9,12 +9,12 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import aggregate
 
 aggregate(
-    json.loads(snakemake.params.runs),
-    snakemake.input.split_stats,
-    snakemake.output.csv,
-    snakemake.output.markdown,
-    snakemake.output.significance,
-    json.loads(snakemake.params.tests),
-    snakemake.params.title,
-    snakemake.input.get("uncovered"),
+    runs=json.loads(snakemake.params.runs),
+    split_stats_path=snakemake.input.split_stats,
+    csv_path=snakemake.output.csv,
+    markdown_path=snakemake.output.markdown,
+    significance_path=snakemake.output.significance,
+    tests=json.loads(snakemake.params.tests),
+    title=snakemake.params.title,
+    uncovered_path=snakemake.input.get("uncovered"),
 )

@@ -1,13 +1,13 @@
-"""Snakemake adapter: checkpoint candidates → audiorec.runs.candidates."""
+"""Snakemake adapter: checkpoint candidates → audiorec.stages.candidates."""
 
 from audiorec.logs import log_to
 
 log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 
-from audiorec.runs import candidates
+from audiorec.stages import candidates
 
 candidates(
-    snakemake.input.train,
-    dict(zip(snakemake.params.backbones, snakemake.input.embeddings, strict=True)),
-    snakemake.output.uncovered,
+    train_path=snakemake.input.train,
+    embeddings=dict(zip(snakemake.params.backbones, snakemake.input.embeddings, strict=True)),
+    out_path=snakemake.output.uncovered,
 )

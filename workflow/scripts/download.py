@@ -8,4 +8,4 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 
 from audiorec.stages import download
 
-download(snakemake.wildcards.file, json.loads(snakemake.params.spec), snakemake.output[0])
+download(name=snakemake.wildcards.file, spec=json.loads(snakemake.params.spec), dest=snakemake.output[0])

@@ -7,10 +7,10 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import gather_embeddings
 
 gather_embeddings(
-    snakemake.input.vectors,
-    snakemake.input.failures,
-    snakemake.wildcards.backbone,
-    snakemake.params.layer,
-    snakemake.output.embeddings,
-    snakemake.output.failures,
+    shard_paths=snakemake.input.vectors,
+    failure_paths=snakemake.input.failures,
+    backbone_name=snakemake.wildcards.backbone,
+    layer=snakemake.params.layer,
+    embeddings_path=snakemake.output.embeddings,
+    failures_path=snakemake.output.failures,
 )

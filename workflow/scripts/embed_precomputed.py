@@ -9,11 +9,11 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import embed_precomputed
 
 embed_precomputed(
-    snakemake.params.source,
-    json.loads(snakemake.params.options),
-    snakemake.wildcards.backbone,
-    json.loads(snakemake.params.backbone)["options"],
-    snakemake.input.tracks,
-    snakemake.output.embeddings,
-    snakemake.output.failures,
+    source=snakemake.params.source,
+    dataset_options=json.loads(snakemake.params.options),
+    backbone_name=snakemake.wildcards.backbone,
+    backbone_options=json.loads(snakemake.params.backbone)["options"],
+    tracks_path=snakemake.input.tracks,
+    embeddings_path=snakemake.output.embeddings,
+    failures_path=snakemake.output.failures,
 )

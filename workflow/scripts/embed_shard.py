@@ -9,12 +9,12 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import embed_shard
 
 embed_shard(
-    snakemake.input.tracks,
-    json.loads(snakemake.params.backbone),
-    int(snakemake.wildcards.shard),
-    snakemake.params.shard_size,
-    snakemake.output.vectors,
-    snakemake.output.failures,
+    tracks_path=snakemake.input.tracks,
+    backbone_spec=json.loads(snakemake.params.backbone),
+    shard=int(snakemake.wildcards.shard),
+    shard_size=snakemake.params.shard_size,
+    vectors_path=snakemake.output.vectors,
+    failures_path=snakemake.output.failures,
     batch_size=snakemake.params.batch_size,
     num_workers=snakemake.threads - 1,
     weights=snakemake.input.get("weights"),

@@ -7,8 +7,8 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import evaluate
 
 evaluate(
-    snakemake.input.recommendations,
-    snakemake.input.truth,
-    snakemake.params.ks,
-    snakemake.output.metrics,
+    recommendations_path=snakemake.input.recommendations,
+    truth_path=snakemake.input.truth,
+    ks=snakemake.params.ks,
+    out_path=snakemake.output.metrics,
 )

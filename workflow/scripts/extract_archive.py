@@ -6,4 +6,4 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 
 from audiorec.stages import extract
 
-extract(snakemake.input[0], snakemake.params.archive, snakemake.output[0])
+extract(archive_path=snakemake.input[0], archive_format=snakemake.params.archive, out_dir=snakemake.output[0])

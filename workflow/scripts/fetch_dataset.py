@@ -10,7 +10,7 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import fetch_dataset
 
 fetch_dataset(
-    snakemake.params.source,
-    json.loads(snakemake.params.options),
-    Path(snakemake.output.tracks).parent,
+    source=snakemake.params.source,
+    options=json.loads(snakemake.params.options),
+    out_dir=Path(snakemake.output.tracks).parent,
 )

@@ -9,9 +9,9 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import figures
 
 figures(
-    snakemake.input.recommendation,
-    snakemake.params.metric,
-    snakemake.output.bars,
-    json.loads(snakemake.params.training_runs),
-    snakemake.output.curves,
+    recommendation_path=snakemake.input.recommendation,
+    metric=snakemake.params.metric,
+    bars_path=snakemake.output.bars,
+    training_runs=json.loads(snakemake.params.training_runs),
+    curves_path=snakemake.output.curves,
 )

@@ -7,7 +7,7 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import layer_figure
 
 layer_figure(
-    dict(zip(snakemake.params.backbones, snakemake.input.sweeps, strict=True)),
-    snakemake.params.metric,
-    snakemake.output.figure,
+    sweeps=dict(zip(snakemake.params.backbones, snakemake.input.sweeps, strict=True)),
+    metric=snakemake.params.metric,
+    path=snakemake.output.figure,
 )

@@ -9,10 +9,10 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import layer_sweep
 
 layer_sweep(
-    snakemake.input.shards,
-    {name: snakemake.input[name] for name in ("train", "heard_before_window", "uncovered")},
-    snakemake.input.truth,
-    json.loads(snakemake.params.model),
-    snakemake.params.ks,
-    snakemake.output.csv,
+    shard_paths=snakemake.input.shards,
+    split_paths={name: snakemake.input[name] for name in ("train", "heard_before_window", "uncovered")},
+    truth_path=snakemake.input.truth,
+    model_spec=json.loads(snakemake.params.model),
+    ks=snakemake.params.ks,
+    csv_path=snakemake.output.csv,
 )

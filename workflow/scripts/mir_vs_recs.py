@@ -7,11 +7,11 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import mir_versus_recommendation
 
 mir_versus_recommendation(
-    snakemake.input.probes,
-    snakemake.input.recommendation,
-    snakemake.params.metric,
-    snakemake.output.csv,
-    snakemake.output.correlations,
-    snakemake.output.markdown,
-    snakemake.output.scatter,
+    probes_path=snakemake.input.probes,
+    recommendation_path=snakemake.input.recommendation,
+    metric=snakemake.params.metric,
+    csv_path=snakemake.output.csv,
+    correlations_path=snakemake.output.correlations,
+    markdown_path=snakemake.output.markdown,
+    scatter_path=snakemake.output.scatter,
 )

@@ -9,10 +9,10 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import probe
 
 probe(
-    snakemake.wildcards.task,
-    snakemake.input.embeddings,
-    snakemake.input.table,
-    json.loads(snakemake.params.options),
-    snakemake.output[0],
+    task=snakemake.wildcards.task,
+    embeddings_path=snakemake.input.embeddings,
+    task_table_path=snakemake.input.table,
+    options=json.loads(snakemake.params.options),
+    out_path=snakemake.output[0],
     excluded_path=snakemake.input.get("excluded"),
 )

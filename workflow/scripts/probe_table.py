@@ -8,4 +8,8 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 
 from audiorec.stages import probe_table
 
-probe_table(json.loads(snakemake.params.results), snakemake.output.csv, snakemake.output.markdown)
+probe_table(
+    results=json.loads(snakemake.params.results),
+    csv_path=snakemake.output.csv,
+    markdown_path=snakemake.output.markdown,
+)

@@ -1,4 +1,4 @@
-"""Snakemake adapter: rules recommend and train_recommender → audiorec.runs.recommend.
+"""Snakemake adapter: rules recommend and train_recommender → audiorec.stages.recommend.
 
 Rule train_recommender also passes the validation split and names the checkpoint and the training log."""
 
@@ -8,16 +8,16 @@ from audiorec.logs import log_to
 
 log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 
-from audiorec.runs import recommend
+from audiorec.stages import recommend
 
 recommend(
-    json.loads(snakemake.params.model),
-    int(snakemake.wildcards.seed),
-    {name: snakemake.input[name] for name in snakemake.params.split_files},
-    snakemake.input.targets,
-    snakemake.input.get("embeddings"),
-    snakemake.params.top_k,
-    snakemake.output.recommendations,
+    model_spec=json.loads(snakemake.params.model),
+    seed=int(snakemake.wildcards.seed),
+    split_paths={name: snakemake.input[name] for name in snakemake.params.split_files},
+    target_paths=snakemake.input.targets,
+    embeddings_path=snakemake.input.get("embeddings"),
+    top_k=snakemake.params.top_k,
+    out_path=snakemake.output.recommendations,
     shuffle=snakemake.params.shuffle,
     checkpoint_path=snakemake.output.get("checkpoint"),
     training_log_path=snakemake.output.get("training_log"),

@@ -1,4 +1,4 @@
-"""Snakemake adapter: rule recommend_new_items → audiorec.runs.recommend_new_items."""
+"""Snakemake adapter: rule recommend_new_items → audiorec.stages.recommend_new_items."""
 
 import json
 
@@ -6,15 +6,15 @@ from audiorec.logs import log_to
 
 log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 
-from audiorec.runs import recommend_new_items
+from audiorec.stages import recommend_new_items
 
 recommend_new_items(
-    json.loads(snakemake.params.model),
-    int(snakemake.wildcards.seed),
-    {name: snakemake.input[name] for name in snakemake.params.split_files},
-    snakemake.input.get("embeddings"),
-    snakemake.params.top_k,
-    snakemake.output.recommendations,
+    model_spec=json.loads(snakemake.params.model),
+    seed=int(snakemake.wildcards.seed),
+    split_paths={name: snakemake.input[name] for name in snakemake.params.split_files},
+    embeddings_path=snakemake.input.get("embeddings"),
+    top_k=snakemake.params.top_k,
+    out_path=snakemake.output.recommendations,
     shuffle=snakemake.params.shuffle,
     checkpoint_path=snakemake.input.get("checkpoint"),
     threads=snakemake.threads,

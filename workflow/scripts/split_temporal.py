@@ -10,7 +10,7 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import split_dataset
 
 split_dataset(
-    snakemake.input.interactions,
-    json.loads(snakemake.params.split),
-    Path(snakemake.output.train).parent,
+    interactions_path=snakemake.input.interactions,
+    split_options=json.loads(snakemake.params.split),
+    out_dir=Path(snakemake.output.train).parent,
 )

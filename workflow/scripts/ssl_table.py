@@ -9,8 +9,8 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import ssl_summary
 
 ssl_summary(
-    snakemake.input.probes,
-    json.loads(snakemake.params.encoders),
-    snakemake.output.csv,
-    snakemake.output.markdown,
+    probes_path=snakemake.input.probes,
+    encoders=json.loads(snakemake.params.encoders),
+    csv_path=snakemake.output.csv,
+    markdown_path=snakemake.output.markdown,
 )

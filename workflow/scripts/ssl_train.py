@@ -9,9 +9,9 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import ssl_train
 
 ssl_train(
-    snakemake.input.tracks,
-    snakemake.input.training_tracks,
-    json.loads(snakemake.params.options),
-    snakemake.output.checkpoint,
+    tracks_path=snakemake.input.tracks,
+    training_tracks_path=snakemake.input.training_tracks,
+    options=json.loads(snakemake.params.options),
+    out_path=snakemake.output.checkpoint,
     num_workers=snakemake.threads - 1,
 )

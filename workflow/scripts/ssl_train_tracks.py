@@ -7,8 +7,8 @@ log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 from audiorec.stages import ssl_training_tracks
 
 ssl_training_tracks(
-    snakemake.input.tracks,
-    snakemake.input.labels,
-    snakemake.input.get("train"),
-    snakemake.output[0],
+    tracks_path=snakemake.input.tracks,
+    label_paths=snakemake.input.labels,
+    train_split_path=snakemake.input.get("train"),
+    out_path=snakemake.output[0],
 )

@@ -1,0 +1,61 @@
+"""Path-level entry points, one per workflow stage: read tables, call the library, write tables atomically.
+
+The Snakemake scripts and the command-line interface both call these, so a stage behaves the same inside
+and outside the workflow. Everything below them works on arrays and DataFrames. The modules follow the rule
+files (``workflow/rules/*.smk``): :mod:`~audiorec.stages.data`, :mod:`~audiorec.stages.embed`,
+:mod:`~audiorec.stages.split`, :mod:`~audiorec.stages.recommendation` (rules recommend and train),
+:mod:`~audiorec.stages.evaluation`, :mod:`~audiorec.stages.probing`, :mod:`~audiorec.stages.ssl` and
+:mod:`~audiorec.stages.report`; the three named otherwise would be shadowed here by the functions ``recommend``,
+``evaluate`` and ``probe``.
+
+Each stage imports the heavy parts of the library (torch, librosa, SciPy) inside its function: every
+Snakemake job is a fresh process, and a job should not pay seconds of imports for code it never runs.
+"""
+
+from audiorec.stages.data import download, embed_precomputed, extract, fetch_dataset
+from audiorec.stages.embed import embed_files, embed_shard, extract_tracks, gather_embeddings, shard_count
+from audiorec.stages.evaluation import aggregate, evaluate
+from audiorec.stages.probing import mir_versus_recommendation, probe, probe_table, ssl_summary
+from audiorec.stages.recommendation import (
+    RankingInputs,
+    build_model,
+    candidates,
+    embedding_width,
+    read_model_embeddings,
+    recommend,
+    recommend_new_items,
+)
+from audiorec.stages.report import figures, layer_figure, layer_sweep
+from audiorec.stages.split import split_dataset
+from audiorec.stages.ssl import ssl_train, ssl_training_tracks
+
+__all__ = [
+    "RankingInputs",
+    "aggregate",
+    "build_model",
+    "candidates",
+    "download",
+    "embed_files",
+    "embed_precomputed",
+    "embed_shard",
+    "embedding_width",
+    "evaluate",
+    "extract",
+    "extract_tracks",
+    "fetch_dataset",
+    "figures",
+    "gather_embeddings",
+    "layer_figure",
+    "layer_sweep",
+    "mir_versus_recommendation",
+    "probe",
+    "probe_table",
+    "read_model_embeddings",
+    "recommend",
+    "recommend_new_items",
+    "shard_count",
+    "split_dataset",
+    "ssl_summary",
+    "ssl_train",
+    "ssl_training_tracks",
+]

@@ -1,0 +1,45 @@
+"""Stages of the data rules: a dataset's tables, declared downloads and archives, a dataset's own vectors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from audiorec.datasets import get_source
+
+
+def fetch_dataset(source: str, options: Mapping[str, Any], out_dir: str | Path) -> None:
+    """Produce a dataset's tables (tracks, interactions, labels, playlists) in ``out_dir``."""
+    get_source(source).fetch(options, out_dir)
+
+
+def download(name: str, spec: Mapping[str, Any], dest: str | Path) -> None:
+    """Fetch a declared file (URL or local path) to ``dest``, verified against its checksum."""
+    from audiorec.download import DownloadSpec, fetch
+
+    fetch(DownloadSpec.from_mapping(name, spec), dest)
+
+
+def extract(archive_path: str | Path, archive_format: str, out_dir: str | Path) -> None:
+    """Unpack a downloaded archive into ``out_dir``, refusing members that would land outside it."""
+    from audiorec.archives import extract_archive
+
+    extract_archive(archive_path, archive_format, out_dir)
+
+
+def embed_precomputed(
+    source: str,
+    dataset_options: Mapping[str, Any],
+    backbone_name: str,
+    backbone_options: Mapping[str, Any],
+    tracks_path: str | Path,
+    embeddings_path: str | Path,
+    failures_path: str | Path,
+) -> None:
+    """Write a ``precomputed`` backbone's embeddings: the dataset's own vectors, aligned with its tracks."""
+    from audiorec.precomputed import PRECOMPUTED_KIND, import_features, precomputed_options
+
+    feature = precomputed_options(backbone_options).feature
+    metadata = {"backbone": backbone_name, "backbone_kind": PRECOMPUTED_KIND, "feature": feature, "source": source}
+    import_features(source, dataset_options, feature, tracks_path, embeddings_path, failures_path, metadata)
