@@ -100,6 +100,12 @@ def test_width_matched_references_follow_the_audio_models_of_their_kind(config):
     assert [ref.run for ref in explicit.references] == ["mfcc_width", "ssl_adjacent_width"]
 
 
+def test_extraction_shards_cover_the_catalogue_and_an_empty_one_gets_one(config):
+    config["embed"]["shard_size"] = 100
+    plan = Plan.from_config(config)
+    assert [len(plan.shards(n)) for n in (0, 1, 100, 101, 400)] == [1, 1, 1, 2, 4]
+
+
 def test_significance_tests_find_variants_and_chance_by_trait_not_by_name(config):
     config["models"]["coin"] = config["models"].pop("random")
     plan = Plan.from_config(config)

@@ -28,11 +28,6 @@ PRECOMPUTED_KIND = "precomputed"
 """The backbone ``kind`` whose vectors come from the dataset rather than from a model."""
 
 
-def precomputed_options(options: Mapping[str, Any] | None) -> PrecomputedOptions:
-    """Validate a ``precomputed`` backbone's options."""
-    return dataclass_from_mapping(PrecomputedOptions, options, f"backbone {PRECOMPUTED_KIND}")
-
-
 class PrecomputedBackbone:
     """The backbone of ``kind: precomputed``: it reads the vectors a dataset ships instead of computing them.
 
@@ -48,11 +43,7 @@ class PrecomputedBackbone:
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None) -> PrecomputedBackbone:
-        return cls(precomputed_options(options))
-
-    def dataset_option(self, source: str) -> str:
-        """The option of a ``source`` dataset that names the file this backbone reads."""
-        return feature_option(source, self.options.feature)
+        return cls(dataclass_from_mapping(PrecomputedOptions, options, f"backbone {PRECOMPUTED_KIND}"))
 
     def write_embeddings(
         self,

@@ -1,7 +1,6 @@
 # The plan (audiorec.plan: what this config runs, checked before any job), wildcard constraints, and the input
 # functions that need Snakemake's checkpoints. Every output path pattern is a constant of audiorec.plan.paths.
 
-import math
 import re
 
 import pyarrow.parquet as pq
@@ -66,7 +65,7 @@ def tracks_table(wildcards):
 def embed_shards(wildcards):
     """Every extraction shard of a backbone (and its failures), as many as the tracks table needs."""
     n_tracks = pq.ParquetFile(tracks_table(wildcards)).metadata.num_rows
-    shards = range(max(1, math.ceil(n_tracks / config["embed"]["shard_size"])))
+    shards = plan.shards(n_tracks)
     return {
         "vectors": [
             fill(paths.SHARD_VECTORS, wildcards, shard=shard) for shard in shards

@@ -12,6 +12,7 @@ Nothing here imports torch, librosa or a model module: traits and options classe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,10 @@ class Plan:
     def run_backbones(self) -> list[str]:
         """Every value the ``{backbone}`` wildcard of a run may take."""
         return sorted({ref.run for ref in self.references()} | set(self.backbones))
+
+    def shards(self, n_tracks: int) -> range:
+        """The extraction shards of a catalogue of ``n_tracks`` tracks (at least one, even for an empty one)."""
+        return range(max(1, math.ceil(n_tracks / self.config["embed"]["shard_size"])))
 
     def references(self) -> list[BackboneReference]:
         return [reference for model in self.models.values() for reference in model.references]

@@ -13,7 +13,7 @@ Snakemake job is a fresh process, and a job should not pay seconds of imports fo
 """
 
 from audiorec.stages.data import download, embed_precomputed, extract, fetch_dataset
-from audiorec.stages.embed import embed_files, embed_shard, extract_tracks, gather_embeddings, shard_count
+from audiorec.stages.embed import embed_files, embed_shard, extract_tracks, gather_embeddings
 from audiorec.stages.evaluation import aggregate, evaluate
 from audiorec.stages.probing import mir_versus_recommendation, probe, probe_table, ssl_summary
 from audiorec.stages.recommendation import (
@@ -53,7 +53,6 @@ __all__ = [
     "read_model_embeddings",
     "recommend",
     "recommend_new_items",
-    "shard_count",
     "split_dataset",
     "ssl_summary",
     "ssl_train",

@@ -38,8 +38,7 @@ def embed_precomputed(
     failures_path: str | Path,
 ) -> None:
     """Write a ``precomputed`` backbone's embeddings: the dataset's own vectors, aligned with its tracks."""
-    from audiorec.precomputed import PRECOMPUTED_KIND, import_features, precomputed_options
+    from audiorec.precomputed import PrecomputedBackbone
 
-    feature = precomputed_options(backbone_options).feature
-    metadata = {"backbone": backbone_name, "backbone_kind": PRECOMPUTED_KIND, "feature": feature, "source": source}
-    import_features(source, dataset_options, feature, tracks_path, embeddings_path, failures_path, metadata)
+    backbone = PrecomputedBackbone.from_options(backbone_options)
+    backbone.write_embeddings(backbone_name, source, dataset_options, tracks_path, embeddings_path, failures_path)

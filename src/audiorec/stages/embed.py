@@ -7,12 +7,10 @@ build the backbone and run the extraction through :func:`extract_tracks`, so a f
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from audiorec.errors import ParameterError
 from audiorec.tables import embeddings_table, read_table, resolve_audio_path, write_table
 
 if TYPE_CHECKING:
@@ -20,13 +18,6 @@ if TYPE_CHECKING:
     from audiorec.embed import ShardResult
 
 log = logging.getLogger(__name__)
-
-
-def shard_count(n_tracks: int, shard_size: int) -> int:
-    """Number of extraction shards for a catalogue (at least one)."""
-    if shard_size <= 0:
-        raise ParameterError(f"shard_size must be positive, got {shard_size}")
-    return max(1, math.ceil(n_tracks / shard_size))
 
 
 def extract_tracks(

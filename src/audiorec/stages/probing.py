@@ -26,7 +26,7 @@ def probe(
 ) -> None:
     """Probe a backbone's embeddings on one task and write the result as JSON.
 
-    ``task`` is :data:`audiorec.playlists.PLAYLIST_TASK` (``task_table_path`` is the playlists table; tracks listed in
+    ``task`` is :data:`audiorec.names.PLAYLIST_TASK` (``task_table_path`` is the playlists table; tracks listed in
     ``excluded_path`` leave the catalogue) or a label task (``task_table_path`` is its labels table).
     ``options`` is the config's ``probes`` block.
     """

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from audiorec.errors import ParameterError, SchemaError
+from audiorec.names import COLD_SPLIT
 from audiorec.tables import read_embeddings, read_table, write_table
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ def recommend_new_items(
 ) -> None:
     """Rank the new releases of the evaluation window for every user of the cold-item split.
 
-    The candidates are the tracks of ``split_paths["cold_test"]`` (tracks first heard in the evaluation window,
+    The candidates are the tracks of ``split_paths[COLD_SPLIT]`` (tracks first heard in the evaluation window,
     so nobody heard them before it) that have an embedding; no other track enters the ranking, so the list
     measures how well the model orders unseen items, not how it trades them against known ones. The model sees
     the same catalogue as in its main run; the new tracks are scored from their content
@@ -206,7 +207,7 @@ def recommend_new_items(
         if checkpoint_path is None or "val" not in split_paths:
             raise ParameterError(f"model {model.kind} is restored from a checkpoint: it needs the val split too")
         model.restore(catalogue, *run.fitting_data(split_paths["val"]), checkpoint_path)
-    cold = read_table(split_paths["cold_test"], "split")
+    cold = read_table(split_paths[COLD_SPLIT], "split")
     new_tracks, new_vectors = new_releases(cold, run.embeddings, shuffle, seed)
     users = sorted(cold.get_column("user_id").unique().to_list())
     train_data = TrainData.build(run.train, catalogue, users)
