@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from audiorec.tables import read_metadata
+
 TEST_START = datetime(2020, 2, 20, tzinfo=UTC)
 """The first paper's evaluation start; fixtures put 12 months of listening before it and one month after."""
 
@@ -236,3 +238,13 @@ def write_aotm(root: Path) -> dict[str, Path]:
             writer.writerow([track, f"audio/{track}.wav"])
         writer.writerow([msd[0], "audio/duplicate.wav"])
     return {"playlists": playlists, "audio_map": audio_map, "msd": msd}
+
+
+def written_tables(folder: Path) -> set[str]:
+    """The Parquet tables a fetch wrote, as paths under ``folder`` without suffix (e.g. ``labels/genre``)."""
+    return {str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.parquet")}
+
+
+def dropped_counts(folder: Path) -> dict[str, int]:
+    """What a fetch dropped and why, from the tracks table's metadata."""
+    return read_metadata(folder / "tracks.parquet")["dropped"]

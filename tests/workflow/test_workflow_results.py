@@ -1,114 +1,20 @@
-"""The Snakemake workflow end to end on the tiny demo world: results, idempotence, partial rebuilds, bad audio."""
+"""The tiny world's results: tables, rankings, probes, cold start, layer sweep, report, bad audio."""
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
+from tiny_workflow import (
+    CORRUPTED,
+    snakemake,
+)
 
 from audiorec.tables import read_embeddings, read_table
 
 pytestmark = pytest.mark.workflow
-
-REPO = Path(__file__).resolve().parents[1]
-CORRUPTED = {"corrupt": "t0003", "empty": "t0007"}
-
-
-TABLE_RULES = ("aggregate", "cold_start", "probe_table", "ssl_table", "mir_vs_recs", "figures", "layer_figure")
-"""Rules that gather a whole dataset's results into tables; they rerun whenever any of their inputs do."""
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run Snakemake in ``workdir``; fail the test with its output if it fails."""
-    command = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
-    process = subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=False)
-    if process.returncode != 0:
-        pytest.fail(f"{' '.join(command)} failed:\n{process.stdout}\n{process.stderr}")
-    return process
-
-
-def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, dict[str, str]]]:
-    """(rule, wildcards) of every job a dry run (with extra ``args``) would execute, leaving out rule ``all``."""
-    return jobs_in(snakemake(workdir, "--dry-run", *args).stdout)
-
-
-def jobs_in(output: str) -> list[tuple[str, dict[str, str]]]:
-    """(rule, wildcards) of every job Snakemake's output announces, leaving out rule ``all``."""
-    jobs = []
-    for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", output):
-        header = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block.strip())
-        if not header or header.group(1) == "all":
-            continue
-        found = re.search(r"wildcards: (.*)", block)
-        wildcards = dict(item.split("=", 1) for item in found.group(1).split(", ")) if found else {}
-        jobs.append((header.group(1), wildcards))
-    return jobs
-
-
-def planned_after(workdir: Path, config: dict, change) -> list[tuple[str, dict[str, str]]]:
-    """The jobs a dry run plans after ``change`` edits a copy of ``config``; the config is restored afterwards."""
-    changed = yaml.safe_load(yaml.safe_dump(config, sort_keys=False))  # key order is the table order
-    change(changed)
-    write_config(workdir, changed)
-    try:
-        return planned_jobs(workdir)
-    finally:
-        write_config(workdir, config)
-
-
-def executed_after(workdir: Path, config: dict, change, scratch: Path) -> list[tuple[str, dict[str, str]]]:
-    """The jobs a real run executes after ``change`` edits ``config``, in a copy of ``workdir`` (times kept)."""
-    copy = scratch / "workflow"
-    shutil.copytree(workdir, copy, symlinks=True)
-    changed = yaml.safe_load(yaml.safe_dump(config, sort_keys=False))
-    change(changed)
-    write_config(copy, changed)
-    process = snakemake(copy)
-    return jobs_in(process.stdout + process.stderr)
-
-
-def write_config(workdir: Path, config: dict) -> None:
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-
-
-@pytest.fixture(scope="module")
-def tiny_config() -> dict:
-    config = yaml.safe_load((REPO / ".test" / "config_tiny" / "config.yaml").read_text())
-    # A second backbone, so a change to one of them can be shown not to touch the other.
-    config["backbones"]["mfcc8"] = {"kind": "mfcc", "options": {"n_mfcc": 8}}
-    # A self-supervised backbone the workflow trains: a tiny encoder, one epoch, augmented positives (the tiny
-    # world's 3-s clips hold one segment, too short for adjacent or random positives), with the multi-level loss
-    # so that its shards hold six layers (five blocks and their concatenation) for the layer sweep.
-    options = {"loss": "multi", "positive": "self", "channels": [4, 8, 8, 16, 16], "embedding_dim": 32, "epochs": 1}
-    config["backbones"]["ssl_tiny"] = {"kind": "ssl", "options": {**options, "batch_size": 16}}
-    config["layer_sweep"] = {"backbones": ["ssl_tiny"], "model": "knn"}
-    return config
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory, tiny_config) -> Path:
-    """A copy of the workflow, run once on the tiny world with two audio files broken after generation."""
-    root = tmp_path_factory.mktemp("workflow")
-    shutil.copy(REPO / "Snakefile", root / "Snakefile")
-    shutil.copytree(REPO / "workflow", root / "workflow")
-    shutil.copytree(REPO / "config", root / "config")
-    # profiles/default (picked up automatically) sets the rerun triggers the rebuild tests rely on.
-    shutil.copytree(REPO / "profiles", root / "profiles")
-    write_config(root, tiny_config)
-    snakemake(root, "results/demo/data/tracks.parquet")
-    audio = root / "results" / "demo" / "data" / "audio"
-    (audio / f"{CORRUPTED['corrupt']}.flac").write_bytes(b"fLaC\x00\x00\x00\x22" + b"\x13" * 500)
-    (audio / f"{CORRUPTED['empty']}.flac").write_bytes(b"")
-    snakemake(root)
-    return root
 
 
 def test_results_table_has_every_run(workdir):
@@ -191,121 +97,6 @@ def test_rankings_leave_out_every_track_the_user_heard_before_the_evaluation_win
         assert lists.join(heard, on=["user_id", "track_id"], how="semi").height == 0, run
         counts = lists.group_by("user_id").len().join(expected, on="user_id", how="left")
         assert (counts["len"] == counts["expected"].fill_null(100)).all(), run
-
-
-def test_second_run_has_nothing_to_do(workdir):
-    assert planned_jobs(workdir) == []
-
-
-def test_changing_one_backbone_reruns_only_its_descendants(workdir, tiny_config, tmp_path):
-    """mfcc8's options change: the candidate set is rebuilt, but every backbone still embeds every train track
-    except the two broken files, so its checksum is unchanged and no run of another backbone or model ranks or
-    trains again (their evaluations, seconds each, are redone with the same numbers). A dry run, which cannot
-    know that before extraction, lists more; adding a backbone is checked the same way in
-    tests/test_dataset_workflow.py."""
-
-    def change(changed: dict) -> None:
-        changed["backbones"]["mfcc8"]["options"]["n_fft"] = 1024
-
-    jobs = executed_after(workdir, tiny_config, change, tmp_path)
-    assert sorted({rule for rule, _ in jobs}) == [
-        "aggregate",
-        "candidates",
-        "cold_start",
-        "embed_gather",
-        "embed_shard",
-        "evaluate",
-        "figures",
-        "layer_figure",  # a table rule: it redraws from the unchanged sweep
-        "mir_vs_recs",
-        "probe",
-        "probe_table",
-        "recommend",
-        "recommend_new_items",
-        "ssl_table",
-    ]
-    assert {w["backbone"] for rule, w in jobs if rule not in (*TABLE_RULES, "candidates", "evaluate")} == {"mfcc8"}
-    assert sum(rule == "embed_shard" for rule, _ in jobs) == 3  # 200 tracks in shards of 80
-    assert [w["model"] for rule, w in jobs if rule in ("recommend", "recommend_new_items")] == ["knn", "knn"]
-
-
-@pytest.mark.parametrize(
-    ("backbone", "options", "own_rules"),
-    [
-        ("mfcc20", {"kind": "mfcc", "options": {"n_mfcc": 20}}, {"embed_shard", "embed_gather", "probe"}),
-        ("ssl_tiny", {"similarity": "cosine"}, {"ssl_train", "embed_shard", "embed_gather", "probe"}),
-    ],
-)
-def test_adding_or_retraining_a_backbone_extracts_and_probes_only_that_backbone(
-    workdir, tiny_config, backbone, options, own_rules
-):
-    """The forward passes and probes a dry run plans, before the candidate set is known: only the new or retrained
-    backbone's (jobs behind the candidate set, the layer sweep among them, are listed as an upper bound)."""
-
-    def change(changed: dict) -> None:
-        if backbone in changed["backbones"]:
-            changed["backbones"][backbone]["options"].update(options)
-        else:
-            changed["backbones"][backbone] = options
-
-    jobs = planned_after(workdir, tiny_config, change)
-    heavy = {"ssl_train", "embed_shard", "embed_gather", "probe"}
-    assert {rule for rule, _ in jobs} & heavy == own_rules
-    assert {w["backbone"] for rule, w in jobs if rule in heavy} == {backbone}
-    assert ("candidates", {"dataset": "demo"}) in jobs
-
-
-def test_changing_only_the_layer_reruns_no_forward_pass(workdir, tiny_config):
-    def change(changed: dict) -> None:
-        changed["backbones"]["mfcc"]["layer"] = "mean"
-
-    jobs = planned_after(workdir, tiny_config, change)
-    assert "embed_shard" not in {rule for rule, _ in jobs}
-    assert ("embed_gather", {"dataset": "demo", "backbone": "mfcc"}) in jobs
-
-
-def test_changing_a_model_reruns_only_that_model(workdir, tiny_config):
-    def change(changed: dict) -> None:
-        changed["models"]["knn"]["options"] = {"standardize": True}
-
-    jobs = planned_after(workdir, tiny_config, change)
-    assert sorted({rule for rule, _ in jobs}) == [
-        "aggregate",
-        "cold_start",
-        "evaluate",
-        "figures",
-        "layer_figure",
-        "layer_sweep",  # it ranks every layer with knn
-        "mir_vs_recs",
-        "recommend",
-        "recommend_new_items",
-    ]
-    assert {w["model"] for rule, w in jobs if rule not in TABLE_RULES and "model" in w} == {"knn"}
-
-
-def test_editing_a_script_reruns_its_rule_and_descendants_only(workdir):
-    script = workdir / "workflow" / "scripts" / "evaluate.py"
-    original = script.read_text()
-    original_times = (script.stat().st_atime_ns, script.stat().st_mtime_ns)
-    script.write_text(original + "# an edit\n")
-    try:
-        changed = snakemake(workdir, "--list-changes", "code").stdout.split()
-        summary = snakemake(workdir, "--summary").stdout.splitlines()
-        jobs = planned_jobs(workdir)
-        # Without the code trigger, the edit is still reported but reruns nothing.
-        without_code = planned_jobs(workdir, "--rerun-triggers", "mtime", "params", "input", "software-env")
-    finally:
-        # Snakemake's code trigger compares a script's mtime with its outputs', so restore both.
-        script.write_text(original)
-        os.utime(script, ns=original_times)
-    metrics = sorted(str(p.relative_to(workdir)) for p in (workdir / "results/demo/runs").rglob("metrics_*.parquet"))
-    assert metrics and sorted(path for path in changed if path.startswith("results/")) == metrics
-    pending = {row.split("\t")[2] for row in summary[1:] if row.endswith("\tupdate pending")}
-    assert pending == {"evaluate", "aggregate", "cold_start", "mir_vs_recs", "figures"}
-    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "cold_start", "evaluate", "figures", "mir_vs_recs"]
-    assert sum(rule == "evaluate" for rule, _ in jobs) == len(metrics)
-    assert without_code == []
-    assert planned_jobs(workdir) == []  # the outputs are again newer than the script
 
 
 def test_significance_table_tests_each_trained_row_against_its_controls(workdir):
@@ -406,15 +197,6 @@ def test_cold_start_ranks_only_new_releases_with_the_models_that_can(workdir):
     assert "chance" not in set(pl.read_csv(results / "tables/significance.csv")["versus"])
 
 
-def test_changing_the_cold_start_cut_offs_reevaluates_only_the_new_release_lists(workdir, tiny_config):
-    def change(changed: dict) -> None:
-        changed.setdefault("evaluation", {})["cold_ks"] = [5, 10]
-
-    jobs = planned_after(workdir, tiny_config, change)
-    assert sorted({rule for rule, _ in jobs}) == ["cold_start", "evaluate"]
-    assert {w["split"] for rule, w in jobs if rule == "evaluate"} == {"cold_test"}
-
-
 def test_ssl_table_lists_the_baseline_then_each_encoder_as_the_paper_names_it(workdir):
     table = pl.read_csv(workdir / "results/demo/tables/ssl.csv")
     assert table.select("feature", "loss", "backbone").rows() == [
@@ -453,50 +235,3 @@ def test_trained_runs_keep_their_best_checkpoint_and_a_training_log(workdir):
     real = read_table(runs / "shallow/mfcc/seed0/recommendations.parquet", "recommendations")
     shuffled = read_table(runs / "shallow/mfcc_shuffled/seed0/recommendations.parquet", "recommendations")
     assert real.height == shuffled.height and not real.equals(shuffled)
-
-
-def test_adding_a_shuffled_control_runs_only_that_control(workdir, tiny_config):
-    def change(changed: dict) -> None:
-        changed["models"]["bert4rec"]["backbones"].append({"backbone": "mfcc", "shuffle": True})
-
-    jobs = planned_after(workdir, tiny_config, change)
-    rules = sorted({rule for rule, _ in jobs})
-    assert rules == [
-        "aggregate",
-        "cold_start",
-        "evaluate",
-        "figures",
-        "mir_vs_recs",
-        "recommend_new_items",
-        "train_recommender",
-    ]
-    runs = {(w["model"], w["backbone"]) for rule, w in jobs if rule not in TABLE_RULES}
-    assert runs == {("bert4rec", "mfcc_shuffled")}
-
-
-def test_changing_a_trained_model_retrains_only_that_model(workdir, tiny_config):
-    def change(changed: dict) -> None:
-        changed["models"]["shallow"]["options"]["margin"] = 0.3
-
-    jobs = planned_after(workdir, tiny_config, change)
-    trained = sorted(w["backbone"] for rule, w in jobs if rule == "train_recommender")
-    assert trained == ["mfcc", "mfcc_shuffled"]
-    assert {w["model"] for rule, w in jobs if rule not in TABLE_RULES} == {"shallow"}
-
-
-def test_invalid_config_is_rejected_before_anything_runs(workdir, tiny_config):
-    broken = yaml.safe_load(yaml.safe_dump(tiny_config))
-    broken["models"]["knn"]["kind"] = "svd"
-    write_config(workdir, broken)
-    try:
-        process = subprocess.run(
-            [sys.executable, "-m", "snakemake", "--cores", "1", "--dry-run"],
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    finally:
-        write_config(workdir, tiny_config)
-    assert process.returncode != 0
-    assert "svd" in process.stdout + process.stderr

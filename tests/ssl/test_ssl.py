@@ -400,7 +400,7 @@ def test_table3_example_config_has_the_papers_seven_encoders_at_full_size():
     import yaml
     from snakemake.utils import validate
 
-    config_dir = Path(__file__).resolve().parents[1] / "config"
+    config_dir = Path(__file__).resolve().parents[2] / "config"
     config = yaml.safe_load((config_dir / "examples" / "ssl_table3.yaml").read_text())
     validate(config, str(config_dir / "schema.yaml"))
     encoders = [

@@ -348,7 +348,7 @@ def test_the_example_config_is_valid_and_names_shipped_sizes():
 
     from audiorec.config import dataclass_from_mapping
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     config = yaml.safe_load((root / "config/examples/pretrained_backbones.yaml").read_text())
     validate(config, str(root / "config/schema.yaml"))
     assert {entry["kind"] for entry in config["backbones"].values()} == set(KINDS)

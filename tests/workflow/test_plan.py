@@ -15,7 +15,7 @@ from snakemake.utils import validate
 from audiorec.errors import ParameterError
 from audiorec.plan import Plan, Run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "librosa", "faiss", "sklearn", "transformers", "matplotlib")
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from test_workflow import planned_jobs, snakemake
 from threadpoolctl import threadpool_limits
+from tiny_workflow import planned_jobs, snakemake
 from workflow_copies import copy_workflow, small_world_config
 
 from audiorec.logs import FAILURE_PREFIX

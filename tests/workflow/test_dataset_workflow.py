@@ -19,7 +19,7 @@ import pytest
 import yaml
 from dataset_fixtures import write_aotm, write_fma, write_irmas, write_local, write_onion
 from loopback import Site, serve
-from test_workflow import REPO, jobs_in, planned_jobs, snakemake, write_config
+from tiny_workflow import REPO, jobs_in, planned_jobs, snakemake, write_config
 from workflow_copies import copy_workflow
 
 from audiorec.tables import read_embeddings, read_table

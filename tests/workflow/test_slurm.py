@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_workflow import snakemake
+from tiny_workflow import snakemake
 from workflow_copies import REPO, copy_workflow, small_world_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import yaml
-from test_workflow import snakemake
+from tiny_workflow import snakemake
 from workflow_copies import REPO, copy_workflow, small_world_config
 
 from audiorec.datasets import DATASET_SOURCES

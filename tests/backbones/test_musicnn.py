@@ -32,7 +32,7 @@ from audiorec.backbones.tf_checkpoint import TFCheckpoint
 from audiorec.embed import extract
 from audiorec.errors import ParameterError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "musicnn"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "musicnn"
 HAS_MUSICNN = importlib.util.find_spec("musicnn") is not None
 needs_musicnn = pytest.mark.skipif(not HAS_MUSICNN, reason="musicnn wheel not installed (pip install --no-deps)")
 
