@@ -56,9 +56,15 @@ class Registry(Mapping[str, Registered[TraitsT]]):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def traits(self, kind: str) -> TraitsT:
-        """What the workflow needs to know of ``kind``, without importing its implementation."""
-        return self[kind].traits
+    def traits(self, kind: str, where: str = "") -> TraitsT:
+        """What the workflow needs to know of ``kind``, without importing its implementation.
+
+        ``where`` (e.g. ``"models.knn"``) names the config entry in the error an unknown kind raises.
+        """
+        try:
+            return self[kind].traits
+        except ParameterError as error:
+            raise ParameterError(f"{where}: {error}" if where else str(error)) from None
 
     def load(self, kind: str) -> type:
         """Import and return the class that implements ``kind``."""

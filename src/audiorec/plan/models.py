@@ -7,6 +7,7 @@ backbone, a shuffled-embedding control ``<name>_shuffled``, a width-matched rand
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,10 +37,7 @@ class BackbonePlan:
     def from_entry(cls, name: str, entry: Mapping[str, Any]) -> BackbonePlan:
         where = f"backbones.{name}"
         kind = entry["kind"]
-        try:
-            traits = BACKBONES.traits(kind)
-        except ParameterError as error:
-            raise ParameterError(f"{where}: {error}") from error
+        traits = BACKBONES.traits(kind, where)
         options = entry.get("options") or {}
         checked = BACKBONES.check_options(kind, options, f"{where}.options")
         return cls(name, kind, options, entry.get("layer", "last"), traits, checked)
@@ -94,10 +92,7 @@ def check_model_options(name: str, entry: Mapping[str, Any]) -> ModelTraits:
     """The traits of model ``name``, after checking its kind and options as the model's class will."""
     where = f"models.{name}"
     kind = entry["kind"]
-    try:
-        traits = RECOMMENDERS.traits(kind)
-    except ParameterError as error:
-        raise ParameterError(f"{where}: {error}") from error
+    traits = RECOMMENDERS.traits(kind, where)
     options = dict(entry.get("options") or {})
     if matches_width(options):
         if traits.uses_embeddings or "item_dim" not in _option_names(kind):
@@ -108,8 +103,6 @@ def check_model_options(name: str, entry: Mapping[str, Any]) -> ModelTraits:
 
 
 def _option_names(kind: str) -> set[str]:
-    import dataclasses
-
     return {field.name for field in dataclasses.fields(RECOMMENDERS.options_class(kind))}
 
 
