@@ -50,6 +50,7 @@ BACKBONES: Registry[BackboneTraits] = Registry(
         "encodecmae": Registered(
             "audiorec.backbones.encodecmae:EncodecMAEBackbone", f"{_OPTIONS}:PretrainedOptions", _PRETRAINED
         ),
+        "jukebox": Registered("audiorec.backbones.jukebox:JukeboxBackbone", f"{_OPTIONS}:JukeboxOptions", _PRETRAINED),
         "ssl": Registered(
             "audiorec.backbones.ssl:SSLBackbone",
             "audiorec.ssl.config:SSLConfig",

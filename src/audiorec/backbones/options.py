@@ -125,6 +125,18 @@ class MuQOptions(PretrainedOptions):
 
 
 @dataclass(frozen=True)
+class JukeboxOptions(PretrainedOptions):
+    """Options of Jukebox (``size`` ``5b``; ``clip_seconds`` ``None`` reads JukeMIR's first 25 s of each track).
+
+    ``weights`` is the folder of the published ``vqvae.pth.tar`` and ``prior_level_2.pth.tar`` or the
+    safetensors file converted from them. A folder is converted once, to ``converted`` (default: a file in
+    that folder, see :mod:`audiorec.backbones.jukebox_weights`), which later runs read instead.
+    """
+
+    converted: str | None = None
+
+
+@dataclass(frozen=True)
 class PrecomputedOptions:
     """Options of a ``precomputed`` backbone: ``feature``, a feature name the dataset's source provides."""
 
