@@ -1,4 +1,5 @@
-"""MusiCNN: parity with the original TensorFlow model, strict loading, input pipeline, layers, determinism.
+"""MusiCNN: parity with the original TensorFlow model and extractor, strict loading, input pipeline, layers,
+patching, determinism.
 
 Parity and real-weight tests need the checkpoints of the ``musicnn`` wheel
 (``python -m pip install --no-deps musicnn==0.1.0``; ``.ci/run`` installs it) and are skipped without it.
@@ -30,9 +31,12 @@ from audiorec.backbones.musicnn_model import (
 from audiorec.backbones.options import MusiCNNConfig
 from audiorec.backbones.tf_checkpoint import TFCheckpoint
 from audiorec.embed import extract
-from audiorec.errors import ParameterError
+from audiorec.errors import AudiorecError, ParameterError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "musicnn"
+TRACK_REFERENCE = FIXTURES / "track_reference.npz"
+"""The original extractor on synthetic clips (see ``make_track_reference.py`` beside it)."""
+HOP = 256
 HAS_MUSICNN = importlib.util.find_spec("musicnn") is not None
 needs_musicnn = pytest.mark.skipif(not HAS_MUSICNN, reason="musicnn wheel not installed (pip install --no-deps)")
 
@@ -118,6 +122,61 @@ def test_port_reproduces_the_tensorflow_model(model):
     assert backbone.weights_sha256 == file_sha256(packaged_checkpoint(model) / ".data-00000-of-00001")
 
 
+def reference_clip(reference: np.lib.npyio.NpzFile, name: str) -> np.ndarray:
+    """A fixture clip as ``librosa.load`` gave it to the extractor: int16 PCM scaled by 1/32768."""
+    return reference[f"{name}_int16"].astype(np.float32) / 32768
+
+
+@needs_musicnn
+@pytest.mark.parametrize("model", ["MSD_musicnn", "MTT_musicnn"])
+def test_track_vector_is_the_original_extractors_mean_over_whole_patches(model):
+    reference = np.load(TRACK_REFERENCE)
+    backbone = build_backbone("musicnn", {"model": model, "device": "cpu"})
+    signal = reference_clip(reference, "multi")
+    assert backbone.windows(signal).shape == (3, 187, 96)  # 657 frames: the last 96 do not fill a patch
+    got = backbone.embed_batch([signal])
+    for layer in backbone.layers:
+        # ``batched/``: every patch's own penultimate (the extractor as shipped repeats the first one's).
+        expected = reference[f"batched/{model}/{layer}"].mean(axis=0)
+        np.testing.assert_allclose(got[layer][0], expected, rtol=1e-5, atol=2e-4, err_msg=layer)
+
+
+@needs_musicnn
+def test_padding_option_averages_the_padded_last_patch_in():
+    reference = np.load(TRACK_REFERENCE)
+    backbone = build_backbone("musicnn", {"device": "cpu", "pad_last_patch": True})
+    signal = reference_clip(reference, "multi")
+    patches = backbone.windows(signal)
+    assert patches.shape == (4, 187, 96) and not patches[3, 96:].any()
+    last = outputs(backbone.model, torch.from_numpy(patches[3:]))
+    got = backbone.embed_batch([signal])
+    for layer in backbone.layers:
+        whole = reference[f"batched/MSD_musicnn/{layer}"]
+        expected = (whole.sum(axis=0) + last[layer][0]) / 4
+        np.testing.assert_allclose(got[layer][0], expected, rtol=1e-5, atol=2e-4, err_msg=layer)
+        assert not np.allclose(got[layer][0], whole.mean(axis=0), rtol=1e-3, atol=1e-3), layer
+
+
+def test_a_track_shorter_than_one_patch_has_no_vector_as_in_the_original_unless_padded():
+    reference = np.load(TRACK_REFERENCE)
+    for model in ("MSD_musicnn", "MTT_musicnn"):  # the extractor cuts no patch and fails
+        assert str(reference[f"{model}/short_error"]).startswith("UnboundLocalError"), model
+    short = reference_clip(reference, "short")
+    with pytest.raises(AudiorecError, match=r"126 mel frames \(2\.00 s\) hold no whole 187-frame patch"):
+        MusiCNNBackbone(MusiCNNConfig(device="cpu"), load=False).windows(short)
+    padded = MusiCNNBackbone(MusiCNNConfig(device="cpu", pad_last_patch=True), load=False).windows(short)
+    assert padded.shape == (1, 187, 96) and not padded[0, 126:].any()
+
+
+def test_extraction_records_a_track_shorter_than_one_patch_as_a_failure(tmp_path, rng):
+    paths = write_tracks(tmp_path, rng, (1.0, 0.2))  # the tiny network's patch is 24 frames, 0.38 s
+    result = extract(["long", "short"], paths, tiny_backbone(), batch_size=2, progress=False)
+    assert result.track_ids == ["long"] and [f["track_id"] for f in result.failures] == ["short"]
+    assert "hold no whole 24-frame patch" in result.failures[0]["error"]
+    padded = extract(["long", "short"], paths, tiny_backbone(pad_last_patch=True), batch_size=2, progress=False)
+    assert padded.track_ids == ["long", "short"] and not padded.failures
+
+
 @needs_musicnn
 def test_published_architecture_uses_every_checkpoint_tensor_but_adam_state():
     checkpoint = TFCheckpoint(packaged_checkpoint("MSD_musicnn"))
@@ -201,15 +260,10 @@ def test_log_mel_follows_the_musicnn_recipe_and_saturates_instead_of_overflowing
     assert np.all(np.isfinite(loud)) and loud.max() == pytest.approx(np.log10(10000 * 65504.0 + 1), rel=1e-6)
 
 
-def test_layers_have_the_declared_shapes_and_patches_follow_the_window_policy(rng):
+def test_layers_have_the_declared_shapes(rng):
     backbone = tiny_backbone()
     assert backbone.layer_dims == {"mean_pool": 4 * 2 + 3 * 3 + 5 * 3, "max_pool": 32, "penultimate": 7}
-    hop = 256
-    frames = TINY.patch_frames
-    assert backbone.windows(np.zeros(hop * (2 * frames + frames // 2 - 1), np.float32)).shape == (3, frames, 96)
-    assert backbone.windows(np.zeros(hop * (2 * frames + 2), np.float32)).shape == (2, frames, 96)
-    assert backbone.windows(np.zeros(hop * 3, np.float32)).shape == (1, frames, 96)  # padded: the only patch
-    signals = [rng.normal(0, 0.1, n).astype(np.float32) for n in (16000, 4000, 40000)]
+    signals = [rng.normal(0, 0.1, n).astype(np.float32) for n in (16000, 8000, 40000)]
     out = backbone.embed_batch(signals)
     assert {name: v.shape for name, v in out.items()} == {
         "mean_pool": (3, 32),
@@ -218,6 +272,30 @@ def test_layers_have_the_declared_shapes_and_patches_follow_the_window_policy(rn
     }
     for name, matrix in out.items():
         assert matrix.dtype == np.float32 and np.all(np.isfinite(matrix)), name
+
+
+def frames_signal(n_frames: int) -> np.ndarray:
+    """Silence that librosa's centred STFT turns into exactly ``n_frames`` mel frames."""
+    return np.zeros(HOP * (n_frames - 1), np.float32)
+
+
+@pytest.mark.parametrize(
+    ("n_frames", "whole", "padded"),
+    [
+        (2 * TINY.patch_frames + TINY.patch_frames // 2, 2, 3),  # the rest is half a patch: padded in
+        (2 * TINY.patch_frames + TINY.patch_frames // 2 - 1, 2, 2),  # just under half: dropped either way
+        (2 * TINY.patch_frames, 2, 2),
+        (4, 0, 1),  # shorter than a patch: only the option pads it
+    ],
+)
+def test_patches_are_whole_by_default_and_the_option_pads_the_last(n_frames, whole, padded):
+    patches = tiny_backbone(pad_last_patch=True).windows(frames_signal(n_frames))
+    assert patches.shape == (padded, TINY.patch_frames, 96) and patches.dtype == np.float32
+    if whole:
+        assert tiny_backbone().windows(frames_signal(n_frames)).shape == (whole, TINY.patch_frames, 96)
+    else:
+        with pytest.raises(AudiorecError, match=rf"{n_frames} mel frames .* no whole {TINY.patch_frames}-frame"):
+            tiny_backbone().windows(frames_signal(n_frames))
 
 
 def test_track_vector_is_the_mean_of_patch_vectors(rng):
@@ -238,6 +316,8 @@ def test_options_are_validated_and_a_missing_package_is_named(monkeypatch, tmp_p
         build_backbone("musicnn", {"layer": 3})
     with pytest.raises(ParameterError, match="max_duration_s must be positive"):
         MusiCNNConfig(max_duration_s=0)
+    with pytest.raises(ParameterError, match="pad_last_patch must be true or false, got 'yes'"):
+        build_backbone("musicnn", {"pad_last_patch": "yes"})
     with pytest.raises(ParameterError, match=r"weights file .*absent\.pt does not exist"):
         MusiCNNBackbone(MusiCNNConfig(weights=str(tmp_path / "absent.pt")), TINY)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
@@ -255,7 +335,7 @@ def write_tracks(folder: Path, rng: np.random.Generator, seconds: tuple[float, .
 
 @needs_musicnn
 def test_extraction_with_real_weights_is_deterministic(tmp_path, rng):
-    paths = write_tracks(tmp_path, rng, (3.5, 7.0, 1.0))
+    paths = write_tracks(tmp_path, rng, (3.5, 7.0, 3.2))
     ids = ["a", "b", "c"]
     backbone = build_backbone("musicnn", {"device": "cpu"})
     first = extract(ids, paths, backbone, batch_size=2, progress=False).layer_matrices(backbone)
@@ -274,8 +354,8 @@ def test_shard_stores_every_layer_and_gather_selects_one_without_recomputing(tmp
     from audiorec.stages import embed_shard, gather_embeddings
     from audiorec.tables import read_embeddings, read_metadata, write_table
 
-    paths = write_tracks(tmp_path, rng, (3.5, 2.0))
-    tracks = pl.DataFrame({"track_id": ["a", "b"], "audio_path": [p.name for p in paths], "duration_s": [3.5, 2.0]})
+    paths = write_tracks(tmp_path, rng, (3.5, 3.2))
+    tracks = pl.DataFrame({"track_id": ["a", "b"], "audio_path": [p.name for p in paths], "duration_s": [3.5, 3.2]})
     write_table(tracks, tmp_path / "tracks.parquet", kind="tracks")
     shard = (tmp_path / "shard0.vectors.parquet", tmp_path / "shard0.failures.parquet")
     spec = {"kind": "musicnn", "options": {"model": "MTT_musicnn", "device": "cpu"}}

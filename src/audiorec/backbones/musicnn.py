@@ -9,6 +9,16 @@ Input, as in ``musicnn/extractor.py``: 16 kHz mono → librosa mel power spectro
 96 bands) → float16 quantisation → ``log10(10000·x + 1)`` → non-overlapping patches of 187 frames (3 s).
 The track embedding is the mean over patches of each layer's per-patch vector; ``last`` is the 200-d
 penultimate layer.
+
+Like the original extractor, only whole patches count by default: the frames after the last whole patch are
+dropped, and a track shorter than one patch has no embedding (the extractor fails on it; here it becomes a
+failures row). ``MusiCNNConfig.pad_last_patch`` instead zero-pads a last partial patch holding at least
+``min_last_window`` of a patch, or the only one.
+
+Each patch's penultimate vector is its own. The extractor as shipped (one patch per TensorFlow run) returns
+the first patch's penultimate vector for every later patch, because its loop over later runs appends a stale
+variable; with all patches in one run it returns each patch's own, which is what the port reproduces
+(``tests/fixtures/musicnn/track_reference.npz`` holds both).
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from audiorec.backbones.options import MusiCNNConfig
 from audiorec.backbones.tf_checkpoint import TFCheckpoint
 from audiorec.backbones.torch_base import TorchBackbone, load_strict, split_windows
 from audiorec.config import dataclass_from_mapping
-from audiorec.errors import ParameterError
+from audiorec.errors import AudiorecError, ParameterError
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -68,7 +78,7 @@ def checkpoint_sha256(checkpoint: TFCheckpoint) -> str:
 
 
 class MusiCNNBackbone(TorchBackbone):
-    """MusiCNN embeddings: per-patch mean pool, max pool and penultimate vectors averaged over the track.
+    """MusiCNN embeddings: per-patch mean pool, max pool and penultimate vectors averaged over the track's patches.
 
     Parameters
     ----------
@@ -110,7 +120,8 @@ class MusiCNNBackbone(TorchBackbone):
 
     @property
     def pooling(self) -> str:
-        return "per 3-s patch (mean/max over time for the pools), then mean over patches"
+        patches = "whole and padded last patches" if self.config.pad_last_patch else "whole patches"
+        return f"per 3-s patch (mean/max over time for the pools), then mean over {patches}"
 
     def load(self, path: str | Path) -> None:
         """Strictly load a TensorFlow checkpoint or a torch state dict of the port, and record its sha256."""
@@ -140,8 +151,28 @@ class MusiCNNBackbone(TorchBackbone):
         return np.log10(10000.0 * quantised + 1.0)
 
     def windows(self, signal: np.ndarray) -> np.ndarray:
-        """Non-overlapping log-mel patches ``(n_patches, patch_frames, n_mels)`` of a track."""
-        return split_windows(self.log_mel(signal), self.architecture.patch_frames, self.min_last_window)
+        """Non-overlapping log-mel patches ``(n_patches, patch_frames, n_mels)`` of a track.
+
+        By default only whole patches, as ``musicnn``'s extractor cuts them (see module docstring); a
+        padded last patch, averaged in with the same weight as a whole one, moves the track vector away
+        from the original's.
+
+        Raises
+        ------
+        AudiorecError
+            If the track holds no whole patch and ``pad_last_patch`` is off.
+        """
+        mel = self.log_mel(signal)
+        size = self.architecture.patch_frames
+        if self.config.pad_last_patch:
+            return split_windows(mel, size, self.min_last_window)
+        whole = mel.shape[0] // size
+        if whole == 0:
+            raise AudiorecError(
+                f"the track's {mel.shape[0]} mel frames ({signal.shape[0] / SAMPLE_RATE:.2f} s) hold no whole "
+                f"{size}-frame patch, and musicnn embeds whole patches only (pad_last_patch pads it instead)"
+            )
+        return split_windows(mel[: whole * size], size, self.min_last_window)
 
     def forward_layers(self, clips: torch.Tensor) -> list[torch.Tensor]:
         out = self.model(clips)

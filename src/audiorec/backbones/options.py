@@ -55,6 +55,11 @@ class MusiCNNConfig:
         the installed ``musicnn`` package.
     max_duration_s
         Crop tracks to their first seconds before patching (None reads them whole).
+    pad_last_patch
+        False (the default, as the original ``musicnn`` extractor) averages whole 3-s patches only: the
+        track's last frames that do not fill a patch are dropped, and a track shorter than one patch gets no
+        vector (it is recorded as a failure). True zero-pads a last partial patch holding at least half a
+        patch, and a track shorter than one patch into a single patch, and averages them in.
     device
         ``cpu``, ``cuda``, ``cuda:N``, or None / ``auto`` for the GPU when one is visible.
     """
@@ -62,6 +67,7 @@ class MusiCNNConfig:
     model: str = "MSD_musicnn"
     weights: str | None = None
     max_duration_s: float | None = 30.0
+    pad_last_patch: bool = False
     device: str | None = None
 
     def __post_init__(self) -> None:
@@ -69,6 +75,10 @@ class MusiCNNConfig:
             raise ParameterError(f"backbone musicnn option model must be one of {list(MODELS)}, got {self.model!r}")
         if self.max_duration_s is not None and self.max_duration_s <= 0:
             raise ParameterError(f"backbone musicnn option max_duration_s must be positive, got {self.max_duration_s}")
+        if not isinstance(self.pad_last_patch, bool):
+            raise ParameterError(
+                f"backbone musicnn option pad_last_patch must be true or false, got {self.pad_last_patch!r}"
+            )
 
 
 @dataclass(frozen=True)
