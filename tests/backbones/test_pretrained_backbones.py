@@ -77,6 +77,10 @@ def save_release(kind: str, state: dict[str, torch.Tensor], folder: Path) -> Pat
             {f"model.{key}": value for key, value in {**state, **extras}.items()}, str(folder / "model.safetensors")
         )
         release = {
+            "label_rate": 25,
+            "hop_length": 240,
+            "n_mels": 16,
+            "conv_dim": 8,
             "encoder_dim": 32,
             "encoder_depth": 2,
             "stat": {"melspec_2048_mean": 1.5, "melspec_2048_std": 20.0},
@@ -104,7 +108,9 @@ def test_hidden_layers_have_the_declared_shapes(kind):
     assert list(pooled) == [f"layer_{i}" for i in range(3)]
     for name, dim in backbone.layer_dims.items():
         assert pooled[name].shape == (2, dim) and np.all(np.isfinite(pooled[name]))
-    np.testing.assert_allclose(pooled["layer_2"][0], layers[2][0].mean(dim=0).detach().numpy(), rtol=1e-5, atol=1e-6)
+    (window,) = backbone.windows(windows[0].numpy())  # normalised for MERT and Music2Vec
+    expected = backbone.forward_layers(torch.from_numpy(window)[None])[2][0].mean(dim=0)
+    np.testing.assert_allclose(pooled["layer_2"][0], expected.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -260,15 +266,35 @@ def test_musicfm_normalises_with_the_chosen_statistics(tmp_path):
         tiny("musicfm", stats="fma")
 
 
+def test_musicfm_refuses_statistics_of_the_other_training_set(tmp_path):
+    state = perturbed_state(tiny("musicfm"))
+    fma = save_release("musicfm", state, tmp_path / "fma").rename(tmp_path / "fma" / "pretrained_fma.pt")
+    msd = save_release("musicfm", state, tmp_path / "msd").rename(tmp_path / "msd" / "pretrained_msd.pt")
+    fma_stats = _stats_file(tmp_path, 7.0, 19.0).rename(tmp_path / "fma_stats.json")
+    with pytest.raises(ParameterError, match="FMA checkpoint but stats='msd' are MSD statistics"):
+        tiny("musicfm", weights=str(fma))  # the shipped default is MSD's
+    with pytest.raises(ParameterError, match=r"MSD checkpoint .* FMA statistics: set stats to the release's msd_"):
+        tiny("musicfm", weights=str(msd), stats=str(fma_stats))
+    assert tiny("musicfm", weights=str(fma), stats=str(fma_stats)).model.std == 19.0
+    assert tiny("musicfm", weights=str(msd)).model.std == 18.417922652295623
+
+
 def test_muq_takes_the_release_statistics_and_refuses_a_different_architecture(tmp_path):
     weights = save_release("muq", perturbed_state(tiny("muq")), tmp_path / "muq")
     loaded = tiny("muq", weights=str(weights))
     assert (loaded.model.mean, loaded.model.std) == (1.5, 20.0)
     release = json.loads((weights / "config.json").read_text())
-    release["encoder_depth"] = 12
-    (weights / "config.json").write_text(json.dumps(release))
-    with pytest.raises(ParameterError, match="encoder_depth=12"):
-        tiny("muq", weights=str(weights))
+    for key, value, message in [
+        ("encoder_depth", 12, "encoder_depth=12"),
+        ("hop_length", 320, r"hop_length=240 .* hop_length=320"),
+        ("n_mels", 128, r"n_mels=16 .* n_mels=128"),
+        ("label_rate", 50, r"label_rate=25.0 .* label_rate=50"),
+    ]:
+        (weights / "config.json").write_text(json.dumps({**release, key: value}))
+        with pytest.raises(ParameterError, match=message):
+            tiny("muq", weights=str(weights))
+    built = tiny("muq")
+    assert built.label_rate_pairs(50)[1] == ("conv time strides", [2, 2], [2, 1])  # 50 Hz halves time once
 
 
 def test_a_weights_directory_of_another_size_is_refused(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from audiorec.backbones.torch_base import TorchBackbone, load_state_dict_file, load_strict
+from audiorec.backbones.torch_base import TorchBackbone, load_state_dict_file, load_strict, unpadded_windows
 from audiorec.embed import extract
 from audiorec.errors import ParameterError
 
@@ -75,6 +75,33 @@ def test_pooled_vectors_equal_the_mean_over_all_frames_whatever_the_batching(rng
             np.testing.assert_allclose(batched[name][i], expected[name], rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(rebatched[name][i], expected[name], rtol=1e-5, atol=1e-6)
     assert batched["first"].shape == (4, 6) and batched["second"].shape == (4, 4)
+
+
+class UnpaddedTinyBackbone(TinyBackbone):
+    """:class:`TinyBackbone` keeping the last piece unpadded, as the pretrained transformers do."""
+
+    def windows(self, signal: np.ndarray) -> list[np.ndarray]:
+        return unpadded_windows(signal, 1000, min_samples=100)
+
+
+def test_unpadded_windows_keep_the_remainder_as_it_is():
+    signal = np.arange(2300, dtype=np.float64)
+    pieces = unpadded_windows(signal, 1000, min_samples=100)
+    assert [len(piece) for piece in pieces] == [1000, 1000, 300] and pieces[2][-1] == 2299
+    assert all(piece.dtype == np.float32 for piece in pieces)
+    assert [len(piece) for piece in unpadded_windows(signal[:2050], 1000, min_samples=100)] == [1000, 1000]
+    (short,) = unpadded_windows(np.ones(40), 1000, min_samples=100)  # padded only up to what the model reads
+    assert len(short) == 100 and short[39] == 1 and short[40] == 0
+
+
+def test_windows_of_unequal_length_weigh_by_their_frames(rng):
+    backbone = UnpaddedTinyBackbone()
+    signals = [rng.normal(size=n).astype(np.float32) for n in (2300, 300, 1000, 300)]
+    pooled = backbone.embed_batch(signals)
+    for i, signal in enumerate(signals):
+        frames = backbone.forward_layers(torch.from_numpy(signal[: len(signal) // 100 * 100])[None])
+        for name, layer in zip(backbone.layers, frames, strict=True):
+            np.testing.assert_allclose(pooled[name][i], layer[0].mean(0).detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_extraction_of_the_same_input_is_deterministic(tmp_path, rng):

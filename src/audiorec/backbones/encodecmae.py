@@ -9,7 +9,8 @@ without gin, Lightning or the ``encodec`` package. What the release does and thi
   residual stream ``x1`` (pre-norm); the encoder output is ``x0 + LayerNorm(x1)``;
 - attention has no biases and splits channels into heads as ``(head_dim, heads)``, not ``(heads, head_dim)``;
 - one feed-forward block (768 → 4096 → 768, ReLU) is **shared** by all layers, as the release constructs it;
-- feature extraction runs the visible encoder on unmasked 4 s chunks.
+- feature extraction runs the visible encoder on unmasked 4 s chunks, the last one unpadded when it has
+  more than 2048 samples (``extract_features_from_array``), and the HEAR wrapper averages all their frames.
 
 Hidden layers: the positioned input, the ``x0`` stream after each layer but the last, and the final output
 (the release's ``visible_embeddings``, which its HEAR wrapper averages over time). The codec front end runs
@@ -148,6 +149,7 @@ class EncodecMAEBackbone(PretrainedBackbone):
     family = "encodecmae"
     options_class = PretrainedOptions
     checkpoint_ignore = ("target_encoder.", "decoder.", "decoder_projector.", "head.", "extra_head.", "masker.")
+    float32_parts = "EnCodec encoder"
 
     @classmethod
     def build_model(cls, spec: dict[str, Any]) -> nn.Module:
@@ -157,3 +159,8 @@ class EncodecMAEBackbone(PretrainedBackbone):
     def hidden_sizes(cls, spec: dict[str, Any]) -> list[int]:
         transformer = spec["transformer"]
         return [transformer["model_dim"]] * (transformer["num_layers"] + 1)
+
+    @classmethod
+    def min_window_samples(cls, spec: dict[str, Any]) -> int:
+        """More than 2048 samples: the release skips shorter chunks."""
+        return 2049

@@ -6,7 +6,9 @@ remote code its hub repository ships (which no longer imports under transformers
 ignores, so ``HubertAttention`` computes the same function. Music2Vec v1 is a ``Data2VecAudioModel``.
 
 Both read raw waveforms (MERT at 24 kHz, Music2Vec at 16 kHz) normalised to zero mean and unit variance
-per window, as their published ``Wav2Vec2FeatureExtractor`` (``do_normalize: true``) does. Hidden layers
+over the whole track before it is cut into windows, as their published ``Wav2Vec2FeatureExtractor``
+(``do_normalize: true``) normalises each input it is given. The convolutional feature extractor runs in
+float32 under autocast, as the releases run the whole model; the transformer may use bf16. Hidden layers
 (13 for the base models, 25 for MERT-330M) are the transformer input and every block's output, the last
 after MERT-330M's closing layer norm: ``output_hidden_states`` of the transformers releases these models
 were published with (see :mod:`audiorec.backbones.hidden_states`).
@@ -19,12 +21,13 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
 from audiorec.backbones.hidden_states import capture_hidden_states
 from audiorec.backbones.options import WaveformTransformerOptions
-from audiorec.backbones.pretrained import PretrainedBackbone
+from audiorec.backbones.pretrained import PretrainedBackbone, keep_float32
 from audiorec.errors import ParameterError
 
 ARCHITECTURE_KEYS = (
@@ -54,6 +57,7 @@ class WaveformTransformerBackbone(PretrainedBackbone):
     """A ``transformers`` speech-style encoder (conv feature extractor + transformer) on raw waveforms."""
 
     options_class = WaveformTransformerOptions
+    float32_parts = "conv feature extractor"
     config_class: ClassVar[str]
     """Names of the ``transformers`` classes, imported when a model is built (not when the DAG is)."""
     model_class: ClassVar[str]
@@ -68,12 +72,23 @@ class WaveformTransformerBackbone(PretrainedBackbone):
         import transformers
 
         config = getattr(transformers, cls.config_class)(**spec["model"])
-        return getattr(transformers, cls.model_class)(config)
+        model = getattr(transformers, cls.model_class)(config)
+        keep_float32(model.feature_extractor)
+        return model
 
     @classmethod
     def hidden_sizes(cls, spec: dict[str, Any]) -> list[int]:
         model = spec["model"]
         return [model["hidden_size"]] * (model["num_hidden_layers"] + 1)
+
+    @classmethod
+    def min_window_samples(cls, spec: dict[str, Any]) -> int:
+        """The conv feature extractor's receptive field: 400 samples for the published models."""
+        field, jump = 1, 1
+        for kernel, stride in zip(spec["model"]["conv_kernel"], spec["model"]["conv_stride"], strict=True):
+            field += (kernel - 1) * jump
+            jump *= stride
+        return field
 
     def check_weights_config(self, weights: str | os.PathLike[str]) -> None:
         """Compare the shape-defining keys of ``weights/config.json`` (when there is one) with the shipped config.
@@ -97,12 +112,12 @@ class WaveformTransformerBackbone(PretrainedBackbone):
     def hidden_states(cls, model: nn.Module, clips: torch.Tensor) -> list[torch.Tensor]:
         return capture_hidden_states(model.encoder.layers, lambda: model(clips).last_hidden_state)
 
-    def forward_layers(self, clips: torch.Tensor) -> list[torch.Tensor]:
+    def windows(self, signal: np.ndarray) -> list[np.ndarray]:
+        """Windows of the track normalised as a whole (module docstring), in float32 like the release's."""
         if self.normalize_waveform:
-            mean = clips.mean(dim=-1, keepdim=True)
-            variance = clips.var(dim=-1, keepdim=True, unbiased=False)
-            clips = (clips - mean) / torch.sqrt(variance + NORMALIZE_EPS)
-        return super().forward_layers(clips)
+            signal = np.asarray(signal, dtype=np.float64)
+            signal = (signal - signal.mean()) / np.sqrt(signal.var() + NORMALIZE_EPS)
+        return super().windows(signal)
 
 
 class MERTBackbone(WaveformTransformerBackbone):

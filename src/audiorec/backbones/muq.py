@@ -4,14 +4,18 @@
 :class:`audiorec.backbones.musicfm.MelConformer`: 128-band log-mel, two residual conv blocks, a 12-layer
 rotary Conformer whose config the release embeds (``w2v2_config``). A release directory (``config.json``
 and ``model.safetensors``, as on the hub) carries its own normalisation statistics (``stat``), which are
-used unless ``stats`` says otherwise; the shipped config's architecture is checked against it.
+used unless ``stats`` says otherwise; the shipped config's architecture is checked against it, and so are
+the front end's ``hop_length`` and ``n_mels`` and the ``label_rate`` (25 Hz), from which the release derives
+its conv blocks' time strides (``n_fold = 100 // label_rate``: 4 → strides 2, 2; 2 → strides 2, 1).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
+from typing import Any
 
 from audiorec.backbones.musicfm import MelConformerBackbone, read_stats, stats_from_mapping
 from audiorec.backbones.options import MuQOptions
@@ -29,6 +33,10 @@ CONFORMER_SHAPE_KEYS = (
     "conv_depthwise_kernel_size",
     "layer_norm_eps",
 )
+STRIDES_BY_FOLD = {4: [2, 2], 2: [2, 1]}
+"""The release's time strides of its two conv blocks for each number of mel frames per label."""
+MEL_FRAMES_PER_SECOND = 100
+"""The release's ``n_fold`` divides this (24 kHz / hop 240), whatever its own ``hop_length``."""
 
 
 class MuQBackbone(MelConformerBackbone):
@@ -56,15 +64,26 @@ class MuQBackbone(MelConformerBackbone):
         return json.loads((Path(weights) / "config.json").read_text(encoding="utf-8"))
 
     def check_weights_config(self, weights: str | os.PathLike[str]) -> None:
-        """Refuse a release whose width, depth or Conformer shape differs from the shipped config."""
+        """Refuse a release whose width, depth, Conformer shape or front end differs from the built model."""
         release = self.release_config(weights)
         conformer = self.spec["conformer"]
         w2v2 = release.get("w2v2_config", {})
         pairs = [(key, conformer[target], release[key]) for key, target in RELEASE_KEYS.items() if key in release]
         pairs += [(key, conformer[key], w2v2[key]) for key in CONFORMER_SHAPE_KEYS if key in w2v2 and key in conformer]
-        for key, shipped, published in pairs:
-            if shipped != published:
+        pairs += [(key, self.spec["mel"][key], release[key]) for key in ("hop_length", "n_mels") if key in release]
+        pairs += [(key, self.spec[key], release[key]) for key in ("conv_dim",) if key in release]
+        if "label_rate" in release:
+            pairs += self.label_rate_pairs(release["label_rate"])
+        for key, built, published in pairs:
+            if built != published:
                 raise ParameterError(
-                    f"{self.kind} size={self.options.size!r} has {key}={shipped!r} ({self.spec['source']}) but "
+                    f"{self.kind} size={self.options.size!r} has {key}={built!r} ({self.spec['source']}) but "
                     f"{Path(weights) / 'config.json'} has {key}={published!r}"
                 )
+
+    def label_rate_pairs(self, label_rate: Any) -> list[tuple[str, Any, Any]]:
+        """The built model's frame rate and conv time strides beside those the release's ``label_rate`` implies."""
+        strides = [block.conv1.stride[1] for block in self.model.conv.conv]
+        frame_rate = self.sample_rate / self.spec["mel"]["hop_length"] / math.prod(strides)
+        published_strides = STRIDES_BY_FOLD.get(MEL_FRAMES_PER_SECOND // label_rate) if label_rate > 0 else None
+        return [("label_rate", frame_rate, label_rate), ("conv time strides", strides, published_strides)]

@@ -6,9 +6,12 @@ The published model builds its encoder from a config that it fetches from the hu
 
 1. 128-band log-mel (n_fft 2048, hop 240: 100 frames/s; the last frame dropped), normalised with the
    training set's mean and standard deviation (``stats``: ``msd`` is shipped; the FMA checkpoint wants its
-   own ``fma_stats.json``, given by path);
+   own ``fma_stats.json``, given by path). The release names both files after their training set
+   (``pretrained_{msd,fma}.pt``, ``{msd,fma}_stats.json``), and a checkpoint given statistics of the other
+   set is refused: it would run, on inputs shifted and scaled unlike any it was trained on;
 2. two residual 2-D conv blocks, each halving frequency and time (4× → 25 frames/s), then a linear map of
-   the flattened channels × bands to 1024;
+   the flattened channels × bands to 1024. Steps 1–2 run in float32 under autocast, as the release
+   recommends (dB values and the 512-channel convs lose accuracy in bf16);
 3. ``Wav2Vec2ConformerEncoder``; its 13 hidden layers (input + 12 blocks) are averaged over **time**. (Pooling
    over channels instead, as the first paper's code did, gives a 750-d vector per 30 s whose entries are
    time steps, not features.)
@@ -19,6 +22,8 @@ MuQ (:mod:`audiorec.backbones.muq`) shares this architecture.
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,11 @@ from audiorec.backbones.mel import LogMelSpectrogram
 from audiorec.backbones.options import MusicFMOptions
 from audiorec.backbones.pretrained import PretrainedBackbone, full_precision
 from audiorec.errors import ParameterError
+
+log = logging.getLogger(__name__)
+
+TRAINING_SETS = ("msd", "fma")
+"""The training sets of MusicFM's releases, as their checkpoint and statistics file names spell them."""
 
 
 class Res2dBlock(nn.Module):
@@ -88,12 +98,12 @@ class MelConformer(nn.Module):
         self.std = std
 
     def features(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Normalised log-mel in float32 (dB values overflow half precision's resolution)."""
-        with full_precision(waveforms.device):
-            return (self.mel(waveforms)[..., :-1] - self.mean) / self.std
+        """Normalised log-mel ``(batch, n_mels, frames)``."""
+        return (self.mel(waveforms)[..., :-1] - self.mean) / self.std
 
     def forward(self, waveforms: torch.Tensor) -> list[torch.Tensor]:
-        tokens = self.conv(self.features(waveforms))
+        with full_precision(waveforms.device):
+            tokens = self.conv(self.features(waveforms.float()))
         return capture_hidden_states(self.conformer.layers, lambda: self.conformer(tokens).last_hidden_state)
 
 
@@ -123,6 +133,7 @@ class MelConformerBackbone(PretrainedBackbone):
 
     max_windows_per_forward = 16
     """One 30 s window through the 512-channel conv front end makes float32 activations of ~200 MB each."""
+    float32_parts = "log-mel and conv front end"
 
     @classmethod
     def build_model(cls, spec: dict[str, Any]) -> nn.Module:
@@ -132,6 +143,11 @@ class MelConformerBackbone(PretrainedBackbone):
     def hidden_sizes(cls, spec: dict[str, Any]) -> list[int]:
         conformer = spec["conformer"]
         return [conformer["hidden_size"]] * (conformer["num_hidden_layers"] + 1)
+
+    @classmethod
+    def min_window_samples(cls, spec: dict[str, Any]) -> int:
+        """The reflect-padded STFT needs more than half a window of samples, and a frame needs a hop."""
+        return max(spec["mel"]["n_fft"] // 2 + 1, spec["mel"]["hop_length"])
 
     def use_stats(self, mean: float, std: float) -> None:
         if not std > 0:
@@ -151,3 +167,27 @@ class MusicFMBackbone(MelConformerBackbone):
     def __init__(self, options: MusicFMOptions) -> None:
         super().__init__(options)
         self.use_stats(*read_stats(options.stats, self.spec["stats"], f"backbone {self.kind}"))
+        if options.weights is not None:
+            self.check_stats_match_checkpoint(options.weights, options.stats)
+
+    def check_stats_match_checkpoint(self, weights: str, stats: str) -> None:
+        """Refuse statistics of one training set with the checkpoint of the other (module docstring)."""
+        checkpoint_set = named_training_set(weights)
+        stats_set = stats if stats in self.spec["stats"] else named_training_set(stats)
+        if checkpoint_set is None or stats_set is None:
+            log.warning(
+                "%s: cannot tell the training set of %s or of stats %r from their names", self.kind, weights, stats
+            )
+        elif checkpoint_set != stats_set:
+            raise ParameterError(
+                f"backbone {self.kind}: weights {weights} are the {checkpoint_set.upper()} checkpoint but "
+                f"stats={stats!r} are {stats_set.upper()} statistics: set stats to the release's "
+                f"{checkpoint_set}_stats.json"
+            )
+
+
+def named_training_set(path: str) -> str | None:
+    """``msd`` or ``fma`` when exactly one of them is a word of the file name, else None."""
+    words = set(re.findall(r"[a-z0-9]+", Path(path).name.lower()))
+    named = [name for name in TRAINING_SETS if name in words]
+    return named[0] if len(named) == 1 else None

@@ -6,6 +6,12 @@ its parameters. This base turns config options into a ready model: the architect
 ``resources/backbones/`` (:mod:`audiorec.backbones.shipped`), the weights from a local path loaded strictly
 (:mod:`audiorec.backbones.checkpoints`), and every hidden layer becomes a time-pooled vector.
 
+Windows follow the releases' feature extraction: full windows of the pre-training context, then the rest
+of the track **unpadded** (a short track is one short window), so the mean runs over the frames that real
+audio produced and a clip's vector does not depend on the window length or on the tracks it is batched
+with. Under CUDA autocast each family's front end (``float32_parts``) stays in float32, as the releases
+run it, and :attr:`PretrainedBackbone.precision` records that in the table metadata.
+
 Without ``weights`` the model keeps a seeded random initialisation. That is what the tests and the GPU
 benchmark use; a warning says so, and the table metadata then records no weights digest.
 """
@@ -16,15 +22,17 @@ import contextlib
 import logging
 import os
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
 from audiorec.backbones.checkpoints import forbid_hub_access, load_pretrained
 from audiorec.backbones.options import PretrainedOptions
 from audiorec.backbones.shipped import shipped_config
-from audiorec.backbones.torch_base import TorchBackbone
+from audiorec.backbones.torch_base import TorchBackbone, unpadded_windows
 from audiorec.config import dataclass_from_mapping
 
 log = logging.getLogger(__name__)
@@ -34,11 +42,28 @@ INIT_SEED = 0
 
 
 def full_precision(device: torch.device) -> contextlib.AbstractContextManager:
-    """A float32 region inside the engine's CUDA autocast, for front ends that lose accuracy in bf16.
+    """A float32 region inside an autocast, for front ends that lose accuracy in bf16.
 
-    Elsewhere (CPU, or the meta device used to check shapes) no autocast is active and this does nothing.
+    The engine autocasts on CUDA only; the CPU is covered too so that tests can check a region on the CPU.
+    On the meta device, used to check shapes, this does nothing.
     """
-    return torch.autocast("cuda", enabled=False) if device.type == "cuda" else contextlib.nullcontext()
+    if device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def keep_float32(module: nn.Module) -> None:
+    """Make ``module`` compute in float32 inside an autocast, for a library class whose forward is not ours.
+
+    Its ``forward`` is wrapped on the instance, so parameter names, and thus checkpoint keys, are unchanged.
+    """
+    forward: Callable[..., Any] = module.forward
+
+    def float32_forward(inputs: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        with full_precision(inputs.device):
+            return forward(inputs.float(), *args, **kwargs)
+
+    module.forward = float32_forward
 
 
 class PretrainedBackbone(TorchBackbone):
@@ -51,6 +76,8 @@ class PretrainedBackbone(TorchBackbone):
     """Prefix that the published checkpoint puts before the encoder's parameter names."""
     checkpoint_ignore: ClassVar[tuple[str, ...]] = ()
     """Training-only parts of the published checkpoint (heads, quantisers, decoders) that are not loaded."""
+    float32_parts: ClassVar[str]
+    """The front end that runs in float32 under autocast, named in :attr:`precision`."""
 
     def __init__(self, options: PretrainedOptions) -> None:
         super().__init__(device=options.device, max_duration_s=options.max_duration_s)
@@ -91,6 +118,26 @@ class PretrainedBackbone(TorchBackbone):
 
     def forward_layers(self, clips: torch.Tensor) -> list[torch.Tensor]:
         return self.hidden_states(self.model, clips)
+
+    @classmethod
+    @abstractmethod
+    def min_window_samples(cls, spec: dict[str, Any]) -> int:
+        """The shortest input the model makes a frame of: a shorter remainder of a track is dropped."""
+
+    def windows(self, signal: np.ndarray) -> list[np.ndarray]:
+        """Full windows of ``clip_seconds``, then the remainder unpadded (see module docstring)."""
+        size = round(self.clip_seconds * self.sample_rate)
+        return unpadded_windows(signal, size, self.min_window_samples(self.spec))
+
+    @property
+    def precision(self) -> str:
+        if super().precision == "float32":
+            return "float32"
+        return f"{super().precision} autocast, {self.float32_parts} in float32"
+
+    @property
+    def pooling(self) -> str:
+        return f"mean over the frames of {self.clip_seconds:g}-s windows, the last one unpadded"
 
     def check_weights_config(self, weights: str | os.PathLike[str]) -> None:
         """Refuse weights whose own config disagrees with the shipped architecture (families override)."""

@@ -1,10 +1,13 @@
-"""Shared machinery of neural backbones: windows of fixed length, batched forward, strict weight loading.
+"""Shared machinery of neural backbones: windows, batched forward, pooling over real frames, strict loading.
 
-A track is cut into non-overlapping windows of the model's clip length (the last, shorter window is padded
-with silence when it holds at least ``min_last_window`` of a window, and dropped otherwise, unless it is the
-only one). All windows of a batch go through the model together; each layer's frame features are averaged
-over time within a window and then over the track's windows, which equals the mean over all frames because
-the windows have equal length.
+A track is cut into non-overlapping windows of the model's clip length. How the last, shorter piece is
+treated is the backbone's :meth:`TorchBackbone.windows`: fixed-input models (MusiCNN's patches) pad it with
+silence when it holds at least ``min_last_window`` of a window (:func:`split_windows`); the pretrained
+transformers keep it as it is (:func:`unpadded_windows`), so no frame of theirs comes from padding.
+
+Windows of one shape go through the model together, whatever tracks they come from. Each layer's frames
+are summed per track and divided by the track's frame count: the track vector is the mean over every
+frame its audio produced, and windows of unequal length weigh by their frames.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def split_windows(values: np.ndarray, size: int, min_last_window: float) -> np.n
     """Cut ``values`` along its first axis into ``(n_windows, size, ...)`` non-overlapping float32 windows.
 
     The last, shorter window is zero-padded when it holds at least ``min_last_window`` of a window and
-    dropped otherwise, unless it is the only one (see module docstring).
+    dropped otherwise, unless it is the only one: for models whose input has one fixed shape.
     """
     n_full, rest = divmod(values.shape[0], size)
     pieces = [values[: n_full * size].reshape(n_full, size, *values.shape[1:])] if n_full else []
@@ -75,6 +78,22 @@ def split_windows(values: np.ndarray, size: int, min_last_window: float) -> np.n
         padding = [(0, size - rest)] + [(0, 0)] * (values.ndim - 1)
         pieces.append(np.pad(values[n_full * size :], padding)[None])
     return np.concatenate(pieces).astype(np.float32, copy=False)
+
+
+def unpadded_windows(values: np.ndarray, size: int, min_samples: int) -> list[np.ndarray]:
+    """Full float32 windows of ``size`` samples, then the remainder as it is when it has ``min_samples``.
+
+    ``min_samples`` is the shortest input the model makes a frame of; a shorter remainder is dropped. A
+    track shorter than that is zero-padded up to it, because the model cannot read it otherwise.
+    """
+    values = np.asarray(values, dtype=np.float32)
+    n_full, rest = divmod(values.shape[0], size)
+    pieces = list(values[: n_full * size].reshape(n_full, size))
+    if rest >= min_samples:
+        pieces.append(values[n_full * size :])
+    elif not pieces:
+        pieces.append(np.pad(values, (0, min_samples - rest)))
+    return pieces
 
 
 class TorchBackbone(Backbone):
@@ -90,6 +109,7 @@ class TorchBackbone(Backbone):
     model: nn.Module
     clip_seconds: float
     min_last_window: float = 0.5
+    """Fraction of a window the last piece needs to be kept by :func:`split_windows` (padded windowing only)."""
     max_windows_per_forward: int = 64
 
     def __init__(self, device: str | None = None, max_duration_s: float | None = None) -> None:
@@ -122,35 +142,39 @@ class TorchBackbone(Backbone):
     def forward_layers(self, clips: torch.Tensor) -> list[torch.Tensor]:
         """Per-layer frame features ``(windows, frames, dim)`` for a batch of clips ``(windows, samples)``."""
 
-    def windows(self, signal: np.ndarray) -> np.ndarray:
-        """Cut a signal into ``(n_windows, clip_samples)`` non-overlapping windows (see module docstring).
+    def windows(self, signal: np.ndarray) -> Sequence[np.ndarray]:
+        """Cut a signal into non-overlapping model inputs, padding the last (see module docstring).
 
         Backbones whose model reads features (e.g. log-mel patches) override this to return
-        ``(n_windows, *input_shape)``; everything after it only needs windows of one shape.
+        ``(n_windows, *input_shape)``; backbones that run the last piece unpadded return windows of two
+        lengths. Everything after it takes any sequence of arrays.
         """
         return split_windows(signal, round(self.clip_seconds * self.sample_rate), self.min_last_window)
 
     def embed_batch(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-        windows = [self.windows(np.asarray(w, dtype=np.float32)) for w in waveforms]
-        owners = np.repeat(np.arange(len(windows)), [len(w) for w in windows])
-        stacked = torch.from_numpy(np.concatenate(windows)) if windows else torch.zeros(0)
-        pooled: list[list[torch.Tensor]] = [[] for _ in self.layers]
+        by_shape: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = {}
+        for owner, waveform in enumerate(waveforms):
+            for window in self.windows(np.asarray(waveform, dtype=np.float32)):
+                by_shape.setdefault(window.shape, []).append((owner, window))
+        sums = [torch.zeros(len(waveforms), dim, dtype=torch.float64) for dim in self.layer_dims.values()]
+        frames = torch.zeros(len(waveforms), dtype=torch.float64)
         use_autocast = self.device.type == "cuda" and self.autocast_dtype is not None
         with torch.inference_mode(), torch.autocast("cuda", dtype=self.autocast_dtype, enabled=use_autocast):
-            for start in range(0, stacked.shape[0], self.max_windows_per_forward):
-                chunk = stacked[start : start + self.max_windows_per_forward]
-                chunk = chunk.pin_memory() if self.device.type == "cuda" else chunk
-                layers = self.forward_layers(chunk.to(self.device, non_blocking=True))
-                if len(layers) != len(self.layers):
-                    name = type(self).__name__
-                    raise RuntimeError(f"{name} returned {len(layers)} layers but declares {len(self.layers)}")
-                for index, frames in enumerate(layers):
-                    pooled[index].append(frames.float().mean(dim=1).cpu())
-        owner_index = torch.from_numpy(owners)
-        counts = torch.bincount(owner_index, minlength=len(windows)).clamp(min=1).unsqueeze(1).float()
-        result = {}
-        for name, chunks in zip(self.layers, pooled, strict=True):
-            per_window = torch.cat(chunks)
-            sums = torch.zeros(len(windows), per_window.shape[1]).index_add_(0, owner_index, per_window)
-            result[name] = (sums / counts).numpy().astype(np.float32)
-        return result
+            for members in by_shape.values():
+                owners = torch.tensor([owner for owner, _ in members])
+                stacked = torch.from_numpy(np.stack([window for _, window in members]))
+                for start in range(0, len(members), self.max_windows_per_forward):
+                    chunk = stacked[start : start + self.max_windows_per_forward]
+                    chunk = chunk.pin_memory() if self.device.type == "cuda" else chunk
+                    layers = self.forward_layers(chunk.to(self.device, non_blocking=True))
+                    if len(layers) != len(self.layers):
+                        name = type(self).__name__
+                        raise RuntimeError(f"{name} returned {len(layers)} layers but declares {len(self.layers)}")
+                    chunk_owners = owners[start : start + len(chunk)]
+                    for total, layer in zip(sums, layers, strict=True):
+                        total.index_add_(0, chunk_owners, layer.float().sum(dim=1).double().cpu())
+                    frames.index_add_(
+                        0, chunk_owners, torch.full((len(chunk),), layers[0].shape[1], dtype=torch.float64)
+                    )
+        means = [(total / frames.clamp(min=1).unsqueeze(1)).float().numpy() for total in sums]
+        return dict(zip(self.layers, means, strict=True))
