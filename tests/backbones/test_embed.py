@@ -44,7 +44,7 @@ def test_mfcc_options_are_validated():
     with pytest.raises(ParameterError, match="n_mfcc"):
         MFCCConfig(n_mfcc=200, n_mels=128)
     with pytest.raises(ParameterError, match="unknown backbone kind"):
-        build_backbone("jukebox")
+        build_backbone("vggish")
 
 
 def test_load_audio_downmixes_and_resamples(tmp_path):

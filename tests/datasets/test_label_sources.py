@@ -232,7 +232,7 @@ def test_onion_example_reproduces_the_papers_split_and_matrix() -> None:
         "seed": 0,
     }
     kinds = {entry["kind"] for entry in config["backbones"].values()}
-    assert kinds == {"precomputed", "mfcc", "musicnn", "musicfm", "encodecmae", "music2vec", "mert"}
+    assert kinds == {"precomputed", "mfcc", "musicnn", "musicfm", "encodecmae", "music2vec", "mert", "jukebox"}
     assert {"knn", "shallow", "bert4rec", "shallow_random", "bert4rec_random"} <= {
         entry["kind"] for entry in config["models"].values()
     }
