@@ -1,4 +1,5 @@
-"""GPU extraction throughput of MERT-330M on 30 s clips, and the fraction of the bf16 matmul roofline it reaches.
+"""GPU extraction throughput of MERT-330M on 30 s clips (or Jukebox-5B on 25 s clips), and the fraction of the bf16
+matmul roofline it reaches.
 
 Two runs on the same randomly initialised ``HubertModel`` in MERT-v1-330M's published layout, on the same
 batches of 30 s, 24 kHz clips (decoding is measured by ``extraction_cpu.py``; here the clips are synthetic
@@ -7,8 +8,8 @@ and already in memory, so the GPU side is measured alone):
 * ``engine``: :meth:`audiorec.backbones.hf.MERTBackbone.embed_batch`, the path extraction jobs run: pinned
   host memory, ``torch.inference_mode``, bf16 autocast, every one of the 25 hidden layers pooled over time
   on the GPU and only the pooled vectors copied back;
-* ``naive``: ``model(batch, output_hidden_states=True)`` in float32 under ``torch.no_grad``, batch 16, the
-  hidden states stacked and pooled, as a straightforward script would.
+* ``naive``: every hidden state of the model in float32 under ``torch.no_grad``, batch 16, stacked and pooled,
+  as a straightforward script would.
 
 The model's FLOPs per clip are counted once with ``torch.utils.flop_counter`` on the meta device (matmuls,
 convolutions and attention; element-wise work is not counted), so ``achieved TFLOP/s = FLOPs per clip ×
@@ -17,6 +18,11 @@ clips/s`` and the roofline fraction divides it by the GPU's dense bf16 peak (fro
 
     python benchmarks/extraction_gpu.py          # on a CUDA machine; writes benchmarks/results/extraction_gpu.json
     python benchmarks/extraction_gpu.py --size tiny --device cpu --clips 4 --batch-size 2   # smoke run
+    python benchmarks/extraction_gpu.py --backbone jukebox --batch-size 2   # Jukebox-5B, 25 s clips, random weights
+
+With ``--backbone jukebox`` the model is JukeMIR's (the VQ-VAE top encoder and the first 36 prior blocks, see
+:mod:`audiorec.backbones.jukebox`) and ``naive`` is the same forward in float32 under ``torch.no_grad``; the goal
+is ≥ 40 % of the roofline, which puts Music4All's 56k clips well under 2 GPU-hours.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from audiorec.atomic import write_text_atomic
 from audiorec.backbones.hf import MERTBackbone
-from audiorec.backbones.options import WaveformTransformerOptions
+from audiorec.backbones.jukebox import JukeboxBackbone
+from audiorec.backbones.options import JukeboxOptions, WaveformTransformerOptions
 from audiorec.backbones.shipped import shipped_config
 
 RESULTS = Path(__file__).parent / "results" / "extraction_gpu.json"
@@ -52,14 +59,21 @@ def peak_tflops(device_name: str) -> float | None:
     return None
 
 
-def flops_per_clip(size: str, samples: int) -> int:
+BACKBONES = {
+    "mert": (MERTBackbone, WaveformTransformerOptions, "v1-330M", 30.0),
+    "jukebox": (JukeboxBackbone, JukeboxOptions, "5b", 25.0),
+}
+"""Benchmarked backbone → (class, options class, default size, default clip seconds)."""
+
+
+def flops_per_clip(backbone_class: type, size: str, samples: int) -> int:
     """FLOPs of one forward pass of one clip, counted on the meta device (no memory, no compute)."""
-    spec = shipped_config("mert", size)
+    spec = shipped_config(backbone_class.family, size)
     with torch.device("meta"):
-        model = MERTBackbone.build_model(spec).eval()
+        model = backbone_class.build_model(spec).eval()
         clip = torch.zeros(1, samples)
         with FlopCounterMode(display=False) as counter, torch.no_grad():
-            MERTBackbone.hidden_states(model, clip)
+            backbone_class.hidden_states(model, clip)
     return int(counter.get_total_flops())
 
 
@@ -78,23 +92,30 @@ def timed(step, batches: list, device: torch.device) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", default="v1-330M", help="MERT size (shipped config), default v1-330M")
-    parser.add_argument("--seconds", type=float, default=30.0, help="clip length (default 30)")
+    parser.add_argument("--backbone", choices=sorted(BACKBONES), default="mert")
+    parser.add_argument("--size", default=None, help="shipped config (default: MERT v1-330M, Jukebox 5b)")
+    parser.add_argument("--seconds", type=float, default=None, help="clip length (default: MERT 30, Jukebox 25)")
     parser.add_argument("--clips", type=int, default=128, help="clips per measured run (default 128)")
     parser.add_argument("--batch-size", type=int, default=16, help="clips per forward in both runs (default 16)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak, if the GPU is not known")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default benchmarks/results/extraction_gpu[_jukebox].json"
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("error: this benchmark needs a CUDA GPU (or --device cpu for a smoke run)", file=sys.stderr)
         return 2
 
-    options = WaveformTransformerOptions(
-        size=args.size, clip_seconds=args.seconds, max_duration_s=args.seconds, device=args.device
+    backbone_class, options_class, default_size, default_seconds = BACKBONES[args.backbone]
+    args.size = args.size or default_size
+    args.seconds = args.seconds or default_seconds
+    args.out = args.out or (
+        RESULTS if args.backbone == "mert" else RESULTS.with_name(f"extraction_gpu_{args.backbone}.json")
     )
-    backbone = MERTBackbone(options)
+    options = options_class(size=args.size, clip_seconds=args.seconds, max_duration_s=args.seconds, device=args.device)
+    backbone = backbone_class(options)
     backbone.max_windows_per_forward = args.batch_size
     samples = round(args.seconds * backbone.sample_rate)
     rng = np.random.default_rng(0)
@@ -108,17 +129,17 @@ def main(argv: list[str] | None = None) -> int:
 
     def naive(batch: torch.Tensor) -> None:
         with torch.no_grad():
-            hidden = backbone.model(batch, output_hidden_states=True).hidden_states
+            hidden = backbone_class.hidden_states(backbone.model, batch)
             torch.stack(hidden).mean(dim=2).cpu()
 
     n_clips = n_batches * args.batch_size
     engine_rate = n_clips / timed(engine, host_batches, device)
     naive_rate = n_clips / timed(naive, device_batches, device)
-    flops = flops_per_clip(args.size, samples)
+    flops = flops_per_clip(backbone_class, args.size, samples)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     peak = args.peak_tflops or (peak_tflops(device_name) if device.type == "cuda" else None)
     result = {
-        "model": f"MERT-{args.size} architecture (HubertModel), random weights",
+        "model": f"{args.backbone} {args.size} architecture, random weights",
         "clip_seconds": args.seconds,
         "sample_rate": backbone.sample_rate,
         "batch_size": args.batch_size,
