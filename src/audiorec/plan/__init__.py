@@ -150,18 +150,22 @@ class Plan:
             "chance_model": chance[0] if against_chance and chance else None,
         }
 
-    def metrics_runs(self, dataset: str, splits: tuple[str, ...] = EVALUATION_SPLITS, models=None) -> list[dict]:
-        """Every (split, model, backbone, seed) metrics file of a dataset, with its path."""
+    def metrics_runs(
+        self, dataset: str, splits: tuple[str, ...] = EVALUATION_SPLITS, models: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every (split, model, backbone, seed) metrics file of a dataset (of ``models`` only, if given), with its
+        path: what rules aggregate and cold_start read, and pass on to name each file's rows."""
         return [
             {**vars(run), "split": split, "path": run.path(paths.METRICS, dataset, split=split)}
             for run in self.runs(models)
             for split in splits
         ]
 
-    def cold_start_runs(self, dataset: str) -> list[dict]:
+    def cold_start_runs(self, dataset: str) -> list[dict[str, Any]]:
+        """The cold-split metrics files of the models that rank new releases (rule cold_start)."""
         return self.metrics_runs(dataset, (COLD_SPLIT,), self.new_item_models())
 
-    def training_runs(self, dataset: str) -> list[dict]:
+    def training_runs(self, dataset: str) -> list[dict[str, Any]]:
         """Every trained run of a dataset with the path of its per-epoch training log."""
         return [
             {**vars(run), "training_log": run.path(paths.TRAINING_LOG, dataset)}
