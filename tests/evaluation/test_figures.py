@@ -1,47 +1,199 @@
-"""Figures render from the workflow's tables, headless, into PNG files."""
+"""Figures render from the workflow's tables, headless, as PNG and PDF, with no text running into another.
+
+Every figure is drawn twice: on tables shaped like the tiny demo world's (one to three backbones) and on a
+synthetic results table the size of the first paper's Table 3 and more (nine backbones, five models, their
+random-init variants and controls). Legibility is checked on the drawn figure: the window extent of every text
+that was drawn must lie inside the figure and overlap no other text.
+"""
 
 from __future__ import annotations
 
-import polars as pl
+import itertools
 
-from audiorec.figures import mir_scatter, recommendation_bars, training_curves
+import matplotlib.text
+import numpy as np
+import polars as pl
+import pytest
+
+from audiorec.figures import layer_curves, mir_scatter, recommendation_bars, style, training_curves
+from audiorec.figures.mir import RHO, spread
+from audiorec.figures.training import restored_epoch
 
 PNG = b"\x89PNG\r\n\x1a\n"
+METRIC = "HitRate@50"
+TINY = {"backbones": ["mfcc", "mfcc8", "ssl_tiny"], "models": ["knn", "shallow", "bert4rec"]}
+LARGE = {
+    "backbones": ["mfcc", "musicnn", "mert", "music2vec", "musicfm", "muq", "encodecmae", "jukebox", "ssl_contrastive"],
+    "models": ["knn", "shallow", "bert4rec", "ease", "sasrec"],
+}
+MIR_TASKS = ("genre SVM", "genre LR", "instrument SVM", "instrument LR", "playlist HR@10", "playlist MPR")
 
 
-def test_every_figure_renders_a_png(tmp_path):
-    summary = pl.DataFrame(
-        {
-            "split": ["test"] * 3,
-            "model": ["knn", "knn", "popularity"],
-            "backbone": ["mfcc", "musicnn", "none"],
-            "HitRate@50": [0.6, 0.7, 0.5],
-            "HitRate@50 ci_low": [0.5, 0.6, float("nan")],
-            "HitRate@50 ci_high": [0.7, 0.8, float("nan")],
-        }
-    )
-    recommendation_bars(summary, "HitRate@50", tmp_path / "bars.png")
-    log = pl.DataFrame({"epoch": [0, 1, 2], "train_loss": [None, 0.5, 0.4], "val_loss": [0.7, 0.6, 0.55]})
-    training_curves({"shallow/mfcc/seed0": log.with_columns(pl.lit(0.3).alias("val_HitRate@50"))}, tmp_path / "c.png")
+def summary_table(backbones: list[str], models: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """A results table, its significance table and the random variants, as the aggregate rule writes them."""
+    generator = np.random.default_rng(0)
+    runs = [("popularity", "none"), ("random", "none")]
+    variants = {}
+    for model in models:
+        runs += [(model, b) for b in backbones] + [(model, f"{b}_shuffled") for b in backbones[:2]]
+        if model != "knn":
+            variants[model] = [f"{model}_random", f"{model}_random_matched"]
+            runs += [(f"{model}_random", "none")] + [(f"{model}_random_matched", f"{b}_width") for b in backbones[:2]]
+    rows, tests = [], []
+    for split, (model, backbone) in itertools.product(("val", "test"), runs):
+        mean = float(generator.uniform(0.2, 0.9))
+        rows.append({"split": split, "model": model, "backbone": backbone, "n_users": 26, "n_seeds": 1, METRIC: mean})
+        rows[-1] |= {f"{METRIC} ci_low": mean - 0.1, f"{METRIC} ci_high": mean + 0.1, f"{METRIC} seed_sd": None}
+        if model in variants and backbone == backbones[0]:
+            for versus, reference in (
+                ("random", (f"{model}_random", "none")),
+                ("shuffled", (model, f"{backbone}_shuffled")),
+            ):
+                tests.append(
+                    {
+                        "split": split,
+                        "model": model,
+                        "backbone": backbone,
+                        "versus": versus,
+                        "reference_model": reference[0],
+                    }
+                    | {"reference_backbone": reference[1], "metric": METRIC, "wilcoxon_p_holm": 0.01}
+                )
+    return pl.from_dicts(rows), pl.from_dicts(tests), variants
+
+
+def training_logs(backbones: list[str], models: list[str]) -> tuple[dict, dict]:
+    """Logs of every trained run (a cross-entropy near 6, a hinge loss near 0.1) and each variant's family."""
+    logs, families = {}, {}
+    for model in models[1:]:
+        scale = 6.0 if model == "bert4rec" else 0.1
+        families[f"{model}_random"] = model
+        for index, backbone in enumerate([*backbones, f"{backbones[0]}_shuffled", "none"]):
+            name = f"{model}_random" if backbone == "none" else model
+            loss = scale * (1 + np.exp(-np.arange(8) / (2 + index)))
+            logs[name, backbone, 0] = pl.DataFrame(
+                {"epoch": range(8), "train_loss": [None, *loss[1:] * 1.1], "val_loss": loss, METRIC: loss}
+            ).with_columns(pl.col(METRIC).alias(f"val_{METRIC}"), best=pl.Series([True] * 6 + [False] * 2))
+    return logs, families
+
+
+def mir_tables(backbones: list[str], models: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    generator = np.random.default_rng(1)
     table = pl.DataFrame(
-        {
-            "backbone": ["a", "b", "c"],
-            "genre SVM": [0.9, 0.7, 0.5],
-            "knn HitRate@50": [0.8, 0.6, 0.3],
-            "bert4rec HitRate@50": [0.9, None, None],  # a model that ran on one backbone only
-        }
+        {"backbone": backbones} | {task: generator.uniform(0, 1, len(backbones)) for task in MIR_TASKS}
     )
-    correlations = pl.DataFrame(
-        {
-            "mir": ["genre SVM", "genre SVM"],
-            "model": ["knn", "bert4rec"],
-            "metric": ["HitRate@50", "HitRate@50"],
-            "n_backbones": [3, 1],
-            "spearman_rho": [1.0, None],
-        }
-    )
-    mir_scatter(table, correlations, tmp_path / "scatter.png")
-    for name in ("bars.png", "c.png", "scatter.png"):
-        content = (tmp_path / name).read_bytes()
-        assert content.startswith(PNG) and len(content) > 5_000, name
+    for index, model in enumerate(models):  # the first model ran on every backbone, later ones on fewer
+        scores = generator.uniform(0, 1, len(backbones))
+        table = table.with_columns(
+            pl.Series(f"{model} {METRIC}", [s if i <= len(backbones) - index else None for i, s in enumerate(scores)])
+        )
+    correlations = [
+        {"mir": task, "model": model, "metric": METRIC, "n_backbones": table[f"{model} {METRIC}"].count()}
+        | {"spearman_rho": float("nan") if table[f"{model} {METRIC}"].count() < 3 else 0.4, "p_value": 0.3}
+        for task in MIR_TASKS
+        for model in models
+    ]
+    return table, pl.from_dicts(correlations)
+
+
+def layer_tables(backbones: list[str]) -> dict[str, pl.DataFrame]:
+    tables = {}
+    for depth, backbone in zip(itertools.cycle((6, 13, 25)), backbones):
+        values = np.linspace(0.3, 0.6, depth)
+        tables[backbone] = pl.DataFrame(
+            {"layer_index": range(depth), "layer": [f"layer{i}" for i in range(depth)], METRIC: values}
+        ).with_columns(
+            (pl.col(METRIC) - 0.05).alias(f"{METRIC} ci_low"), (pl.col(METRIC) + 0.05).alias(f"{METRIC} ci_high")
+        )
+    return tables
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the functions save, kept open, and the texts each canvas draw paints."""
+    figures, painted = [], []
+    monkeypatch.setattr(style.plt, "close", figures.append)
+    original = matplotlib.text.Text.draw
+
+    def draw(self, renderer):
+        painted.append(self)
+        return original(self, renderer)
+
+    monkeypatch.setattr(matplotlib.text.Text, "draw", draw)
+    return figures, painted
+
+
+def legible(figure, painted: list) -> list[str]:
+    """Problems of a figure: a drawn text outside it, or two drawn texts overlapping."""
+    painted.clear()
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    texts = [t for t in painted if t.get_visible() and t.get_text().strip() and t.figure is figure]
+    boxes = [(t.get_text(), t.get_window_extent(renderer).expanded(1.0, 1.0).shrunk(0.98, 0.9)) for t in texts]
+    frame = figure.bbox.padded(1.0)
+    problems = [
+        f"{text!r} leaves the figure"
+        for text, box in boxes
+        if not frame.contains(box.x0, box.y0) or not frame.contains(box.x1, box.y1)
+    ]
+    problems += [
+        f"{a!r} overlaps {b!r}" for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2) if box_a.overlaps(box_b)
+    ]
+    return problems
+
+
+@pytest.mark.parametrize("world", [TINY, LARGE], ids=["tiny", "large"])
+def test_every_figure_is_legible_and_written_as_png_and_pdf(tmp_path, drawn, world):
+    figures, painted = drawn
+    backbones, models = world["backbones"], world["models"]
+    summary, significance, variants = summary_table(backbones, models)
+    recommendation_bars(summary, METRIC, tmp_path / "bars.png", "test", significance, 0.05, variants, models, backbones)
+    logs, families = training_logs(backbones, models)
+    training_curves(logs, tmp_path / "curves.png", families, backbones)
+    layers = {name: "last" if index else 2 for index, name in enumerate(backbones[:3])}
+    layer_curves(layer_tables(backbones[:3]), METRIC, tmp_path / "layers.png", layers, backbones)
+    mir_scatter(*mir_tables(backbones, models[:3]), tmp_path / "scatter.png")
+    for figure, name in zip(figures, ("bars", "curves", "layers", "scatter"), strict=True):
+        assert legible(figure, painted) == [], name
+        assert (tmp_path / f"{name}.png").read_bytes().startswith(PNG), name
+        assert (tmp_path / f"{name}.pdf").read_bytes().startswith(b"%PDF"), name
     assert not list(tmp_path.glob(".*"))  # no temporaries left behind
+
+
+def test_too_few_backbones_for_a_correlation_is_said_once_not_printed_as_na(tmp_path, drawn):
+    figures, painted = drawn
+    table, correlations = mir_tables(["mfcc", "mfcc8"], ["knn", "shallow"])
+    mir_scatter(table, correlations, tmp_path / "scatter.png")
+    legible(figures[0], painted)
+    texts = [t.get_text() for t in painted]
+    assert sum("No rank correlation" in text for text in texts) == 1
+    assert not any("n/a" in text or f"{RHO} =" in text for text in texts)
+
+
+def test_empty_tables_say_why_the_figure_is_empty(tmp_path, drawn):
+    figures, _ = drawn
+    layer_curves({}, METRIC, tmp_path / "layers.png")
+    training_curves({}, tmp_path / "curves.png")
+    texts = [t.get_text() for figure in figures for t in figure.texts + [t for a in figure.axes for t in a.texts]]
+    assert any("No backbone is swept" in text for text in texts)
+    assert any("No trained recommender" in text for text in texts)
+
+
+def test_a_backbone_keeps_its_colour_and_its_controls_share_it():
+    order = LARGE["backbones"]
+    one = style.backbone_colours(["mert", "none", "mert_shuffled"], order)
+    other = style.backbone_colours(["mfcc", "mert", "jukebox_width"], order)
+    assert one["mert"] == other["mert"] == one["mert_shuffled"]
+    assert len(set(style.backbone_colours(order, order).values())) == len(order)
+    assert one["none"] not in style.backbone_colours(order, order).values()
+
+
+def test_backbone_names_are_spread_apart_within_the_strip():
+    placed = spread([0.0, 0.01, 0.02, 0.5, 0.99, 1.0], gap=0.1)
+    assert all(b - a >= 0.1 - 1e-9 for a, b in itertools.pairwise(placed))
+    assert placed[0] >= 0.0 and placed[-1] <= 1.0
+
+
+def test_restored_epoch_is_the_last_epoch_flagged_best():
+    log = pl.DataFrame({"epoch": [0, 1, 2, 3], "best": [True, True, False, False]})
+    assert restored_epoch(log) == 1

@@ -60,6 +60,7 @@ rule mir_vs_recs:
             caption="../report/mir_vs_recs.rst",
             category="MIR versus recommendation",
         ),
+        scatter_pdf=paths.MIR_VS_RECS_FIGURE_PDF,
     log:
         "results/{dataset}/logs/mir_vs_recs.log",
     localrule: True

@@ -4,6 +4,7 @@
 rule figures:
     input:
         recommendation=rules.aggregate.output.csv,
+        significance=rules.aggregate.output.significance,
         training_logs=lambda wildcards: [
             run["training_log"] for run in plan.training_runs(wildcards.dataset)
         ],
@@ -18,6 +19,8 @@ rule figures:
             caption="../report/training_curves.rst",
             category="Training",
         ),
+        bars_pdf=paths.RECOMMENDATION_FIGURE_PDF,
+        curves_pdf=paths.TRAINING_CURVES_PDF,
     log:
         "results/{dataset}/logs/figures.log",
     localrule: True
@@ -26,6 +29,9 @@ rule figures:
     params:
         metric=f"HitRate@{max(config['evaluation']['ks'])}",
         training_runs=as_json(lambda wildcards: plan.training_runs(wildcards.dataset)),
+        tests=canonical_json(plan.significance_tests()),
+        models=list(plan.models),
+        backbones=list(plan.backbones),
     script:
         "../scripts/figures.py"
 
@@ -67,13 +73,18 @@ rule layer_figure:
             caption="../report/layers.rst",
             category="Recommendation",
         ),
+        figure_pdf=paths.LAYERS_FIGURE_PDF,
     log:
         "results/{dataset}/logs/layer_figure.log",
     localrule: True
     resources:
         mem_mb=1000,
     params:
-        backbones=plan.swept_backbones(),
+        swept=plan.swept_backbones(),
+        layers=canonical_json(
+            {name: plan.backbones[name].layer for name in plan.swept_backbones()}
+        ),
+        backbones=list(plan.backbones),
         metric=f"HitRate@{max(config['evaluation']['ks'])}",
     script:
         "../scripts/layer_figure.py"

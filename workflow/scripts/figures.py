@@ -10,8 +10,12 @@ from audiorec.stages import figures
 
 figures(
     recommendation_path=snakemake.input.recommendation,
+    significance_path=snakemake.input.significance,
     metric=snakemake.params.metric,
     bars_path=snakemake.output.bars,
     training_runs=json.loads(snakemake.params.training_runs),
     curves_path=snakemake.output.curves,
+    tests=json.loads(snakemake.params.tests),
+    models=snakemake.params.models,
+    backbones=snakemake.params.backbones,
 )

@@ -17,22 +17,39 @@ log = logging.getLogger(__name__)
 
 def figures(
     recommendation_path: str | Path,
+    significance_path: str | Path,
     metric: str,
     bars_path: str | Path,
     training_runs: Sequence[Mapping[str, Any]],
     curves_path: str | Path,
+    tests: Mapping[str, Any],
+    models: Sequence[str],
+    backbones: Sequence[str],
 ) -> None:
     """Draw the results bars and the training curves (:mod:`audiorec.figures`) from the workflow's tables.
 
-    ``training_runs`` name each trained run's ``training_log`` with its ``model``, ``backbone`` and ``seed``.
+    ``training_runs`` name each trained run's ``training_log`` with its ``model``, ``backbone`` and ``seed``;
+    ``tests`` are the aggregate rule's (random-init variants and alpha, so the bars carry the table's blocks and
+    marks); ``models`` and ``backbones`` are the config's orders, which fix blocks, rows and colours.
     """
     from audiorec.figures import recommendation_bars, training_curves
 
-    recommendation_bars(pl.read_csv(recommendation_path), metric, bars_path)
+    variants = tests["random_variants"]
+    recommendation_bars(
+        pl.read_csv(recommendation_path),
+        metric,
+        bars_path,
+        significance=pl.read_csv(significance_path),
+        alpha=tests["alpha"],
+        random_variants=variants,
+        model_order=models,
+        backbones=backbones,
+    )
     logs = {
-        f"{run['model']}/{run['backbone']}/seed{run['seed']}": pl.read_csv(run["training_log"]) for run in training_runs
+        (run["model"], run["backbone"], int(run["seed"])): pl.read_csv(run["training_log"]) for run in training_runs
     }
-    training_curves(logs, curves_path)
+    families = {variant: model for model, names in variants.items() for variant in names}
+    training_curves(logs, curves_path, families, backbones)
 
 
 def layer_sweep(
@@ -69,8 +86,16 @@ def layer_sweep(
     write_text_atomic(table.write_csv(float_precision=6), csv_path)
 
 
-def layer_figure(sweeps: Mapping[str, str | Path], metric: str, path: str | Path) -> None:
-    """Draw ``metric`` by layer for every swept backbone (``sweeps`` maps a backbone to its sweep table)."""
+def layer_figure(
+    sweeps: Mapping[str, str | Path],
+    metric: str,
+    path: str | Path,
+    layers: Mapping[str, str | int],
+    backbones: Sequence[str],
+) -> None:
+    """Draw ``metric`` by layer for every swept backbone (``sweeps`` maps a backbone to its sweep table), marking
+    each one's configured layer (``layers``); ``backbones``, the config's order, fixes the colours."""
     from audiorec.figures import layer_curves
 
-    layer_curves({backbone: pl.read_csv(table) for backbone, table in sweeps.items()}, metric, path)
+    tables = {backbone: pl.read_csv(table) for backbone, table in sweeps.items()}
+    layer_curves(tables, metric, path, layers, backbones)
