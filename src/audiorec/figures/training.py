@@ -13,17 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from audiorec.figures.style import (
-    COLUMN_WIDTH,
-    backbone_colours,
-    backbone_order,
-    control_kind,
-    new_figure,
-    run_sort_key,
-    save,
-    say_empty,
-    styled,
-)
+from audiorec.figures import style
 
 LINE_STYLES = {"real": "-", "none": "-", "shuffled": ":", "width": "-."}
 RunKey = tuple[str, str, int]
@@ -47,7 +37,7 @@ def _panels(log: pl.DataFrame) -> list[tuple[str, str | None]]:
     ]
 
 
-@styled
+@style.styled
 def training_curves(
     logs: Mapping[RunKey, pl.DataFrame],
     path: str | Path,
@@ -62,18 +52,18 @@ def training_curves(
     """
     families = families or {}
     if not logs:
-        figure, axes = new_figure(COLUMN_WIDTH, 1.5, nrows=1)
-        say_empty(axes, "No trained recommender in this configuration.")
-        save(figure, path)
+        figure, axes = style.new_figure(style.COLUMN_WIDTH, 1.5, nrows=1)
+        style.say_empty(axes, "No trained recommender in this configuration.")
+        style.save(figure, path)
         return
     names = {backbone for _, backbone, _ in logs}
-    order = backbone_order(names, backbones)
-    colours = backbone_colours(names, backbones)
+    order = style.backbone_order(names, backbones)
+    colours = style.backbone_colours(names, backbones)
     rows: dict[str, list[RunKey]] = {}
-    for key in sorted(logs, key=lambda k: (k[0] != families.get(k[0], k[0]), run_sort_key(k[1], order), k)):
+    for key in sorted(logs, key=lambda k: (k[0] != families.get(k[0], k[0]), style.run_sort_key(k[1], order), k)):
         rows.setdefault(families.get(key[0], key[0]), []).append(key)
     heights = [max(1.7, 0.16 * len({(m, b) for m, b, _ in keys}) + 0.5) for keys in rows.values()]
-    figure, grid = new_figure(COLUMN_WIDTH, sum(heights) + 0.3, nrows=len(rows), ncols=3, squeeze=False)
+    figure, grid = style.new_figure(style.COLUMN_WIDTH, sum(heights) + 0.3, nrows=len(rows), ncols=3, squeeze=False)
     figure.get_layout_engine().set(hspace=0.08)
     for axes_row, (family, keys) in zip(grid, rows.items(), strict=True):
         for key in keys:
@@ -81,20 +71,20 @@ def training_curves(
             log = logs[key]
             epoch = restored_epoch(log)
             label = backbone if model == family else f"{model}: {backbone}"
-            style = {"color": colours[backbone], "linestyle": LINE_STYLES[control_kind(backbone)], "linewidth": 1}
+            line = {"color": colours[backbone], "linestyle": LINE_STYLES[style.control_kind(backbone)], "linewidth": 1}
             for axes, (_, column) in zip(axes_row, _panels(log), strict=True):
                 if column is None:
                     continue
                 points = log.select("epoch", column).drop_nulls()
-                axes.plot(points["epoch"], points[column], label=label, **style)
+                axes.plot(points["epoch"], points[column], label=label, **line)
                 kept = points.filter(pl.col("epoch") == epoch)
                 if kept.height:
-                    axes.plot(kept["epoch"], kept[column], "o", markersize=3.5, color=style["color"], zorder=4)
+                    axes.plot(kept["epoch"], kept[column], "o", markersize=3.5, color=line["color"], zorder=4)
         for axes, (title, _) in zip(axes_row, _panels(logs[keys[0]]), strict=True):
             axes.set_title(f"{family}: {title}" if axes is axes_row[0] else title, loc="left")
             axes.grid(alpha=0.3)
             if not axes.lines:
-                say_empty(axes, "not logged")
+                style.say_empty(axes, "not logged")
         labels = dict(zip(*reversed(axes_row[1].get_legend_handles_labels()), strict=True))
         axes_row[-1].legend(
             labels.values(), labels.keys(), loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title="run"
@@ -102,4 +92,4 @@ def training_curves(
     for axes in grid[-1]:
         axes.set_xlabel("epoch")
     figure.suptitle("dot: the epoch whose weights were restored (best validation loss)", x=0.0, ha="left")
-    save(figure, path)
+    style.save(figure, path)
