@@ -28,7 +28,7 @@ from audiorec.figures.style import (
     say_empty,
     styled,
 )
-from audiorec.report import result_blocks
+from audiorec.report import BASELINES_BLOCK, result_blocks
 from audiorec.significance import MARKS, significance_marks
 
 ROW_HEIGHT = 0.2
@@ -76,6 +76,7 @@ def recommendation_bars(
         save(figure, path)
         return
     marks = significance_marks(significance, alpha) if significance is not None else {}
+    marks = {key: mark for key, mark in marks.items() if key[0] == split and key[3] == metric}  # this figure's cells
     order = backbone_order(rows["backbone"], backbones)
     colours = backbone_colours(rows["backbone"], backbones)
     runs = {(row["model"], row["backbone"]): row for row in rows.iter_rows(named=True)}
@@ -113,7 +114,7 @@ def recommendation_bars(
             mark = marks.get((split, model, backbone, metric), "")
             if mark:
                 axes.text(max(mean, np.nan_to_num(high)) + 0.01 * highest, position, mark, va="center")
-            if model != heading and backbone == NO_BACKBONE:
+            if heading != BASELINES_BLOCK and model != heading and backbone == NO_BACKBONE:
                 axes.axvline(mean, color="0.15", linestyle="--", linewidth=0.9, zorder=3)
                 references = True
         axes.set_yticks(range(len(block)), [label.replace("`", "") for label, _, _ in block])
