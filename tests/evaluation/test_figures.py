@@ -164,7 +164,7 @@ def test_too_few_backbones_for_a_correlation_is_said_once_not_printed_as_na(tmp_
     figures, painted = drawn
     table, correlations = mir_tables(["mfcc", "mfcc8"], ["knn", "shallow"])
     mir_scatter(table, correlations, tmp_path / "scatter.png")
-    legible(figures[0], painted)
+    assert legible(figures[0], painted) == []
     texts = [t.get_text() for t in painted]
     assert sum("No rank correlation" in text for text in texts) == 1
     assert not any("n/a" in text or f"{RHO} =" in text for text in texts)

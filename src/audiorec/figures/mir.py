@@ -131,7 +131,8 @@ def mir_scatter(table: pl.DataFrame, correlations: pl.DataFrame, path: str | Pat
     handles, labels = grid[0, 0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside right upper", title="model", frameon=False)
     if most < MIN_BACKBONES:
-        figure.suptitle(
+        # Below the panels: above them, the legend in the right margin would share its line.
+        figure.supxlabel(
             f"No rank correlation: each model ran on at most {most} probed backbone{'s' if most != 1 else ''} "
             f"(Spearman's {RHO} needs {MIN_BACKBONES})."
         )
