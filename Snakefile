@@ -17,6 +17,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/weights.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/ssl.smk"
 include: "workflow/rules/split.smk"

@@ -30,10 +30,10 @@ def small_world_config(n_tracks: int, shard_size: int, models: tuple[str, ...] |
 
 
 def copy_workflow(root: Path, config: dict) -> Path:
-    """Copy the Snakefile, rules, scripts, config and profiles into ``root`` and write ``config`` there."""
+    """Copy the Snakefile, rules, scripts, config, profiles and environments into ``root``; write ``config`` there."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "Snakefile", root / "Snakefile")
-    for folder in ("workflow", "config", "profiles"):
+    for folder in ("workflow", "config", "profiles", "envs"):
         shutil.copytree(REPO / folder, root / folder)
     (root / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return root

@@ -107,8 +107,12 @@ def test_a_pickle_of_python_objects_is_refused_with_a_way_out(tmp_path):
 
 def test_hub_access_is_switched_off(monkeypatch, tmp_path):
     import huggingface_hub
+    import huggingface_hub.constants
     from huggingface_hub.errors import LocalEntryNotFoundError
 
+    # Recorded first, so that the switch is undone after this test and later tests start online.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     forbid_hub_access()
     for name in ("getaddrinfo", "create_connection"):
         monkeypatch.setattr(socket, name, lambda *a, **k: pytest.fail("network access attempted"))

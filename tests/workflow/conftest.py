@@ -33,6 +33,7 @@ def workdir(tmp_path_factory, tiny_config) -> Path:
     shutil.copytree(REPO / "config", root / "config")
     # profiles/default (picked up automatically) sets the rerun triggers the rebuild tests rely on.
     shutil.copytree(REPO / "profiles", root / "profiles")
+    shutil.copytree(REPO / "envs", root / "envs")  # each rule's conda environment, recorded in job metadata
     write_config(root, tiny_config)
     snakemake(root, "results/demo/data/tracks.parquet")
     audio = root / "results" / "demo" / "data" / "audio"

@@ -251,7 +251,7 @@ def test_planning_every_example_config_imports_no_heavy_dependency():
 
 
 def test_building_the_dag_imports_no_heavy_dependency(tmp_path):
-    for name in ("Snakefile", "workflow", "config", "profiles"):
+    for name in ("Snakefile", "workflow", "config", "profiles", "envs"):
         source = REPO / name
         (copy_dir := tmp_path / name).parent.mkdir(exist_ok=True)
         if source.is_dir():

@@ -148,10 +148,13 @@ def ssl_training_inputs(wildcards):
 
 
 def embed_inputs(wildcards):
-    """The tracks table, and a trained backbone's checkpoint, so retraining reruns its extraction."""
+    """The tracks table, and the backbone's weights: a trained checkpoint, or published files once verified."""
     inputs = {"tracks": tracks_table(wildcards)}
     if wildcards.backbone in plan.trained_backbones():
         inputs["weights"] = fill(paths.SSL_CHECKPOINT, wildcards)
+    published = plan.backbones[wildcards.backbone].weights_files
+    if published:
+        inputs["published"] = published
     return inputs
 
 

@@ -23,6 +23,7 @@ from audiorec.names import COLD_SPLIT, EVALUATION_SPLITS, HEARD_BEFORE_WINDOW, P
 from audiorec.plan import paths
 from audiorec.plan.datasets import DatasetPlan
 from audiorec.plan.models import BackbonePlan, BackboneReference, ModelPlan, plan_models
+from audiorec.published_weights import PublishedSource
 
 RUN_SPLITS = ("train", HEARD_BEFORE_WINDOW)
 """Split tables every run reads: what it learns from, and what its users heard before the training window."""
@@ -69,6 +70,10 @@ class Plan:
     def trained_backbones(self) -> list[str]:
         """Backbones whose weights the workflow trains itself (rule ssl_train)."""
         return [name for name, backbone in self.backbones.items() if backbone.traits.trained_by_workflow]
+
+    def published_sources(self) -> dict[str, PublishedSource]:
+        """Every published weights source some backbone reads, by name (rule ``download_weights`` fetches them)."""
+        return {b.published.name: b.published for b in self.backbones.values() if b.published is not None}
 
     def control_backbones(self) -> list[str]:
         """Run backbone names of every shuffled-embedding control and width-matched reference."""
@@ -204,8 +209,12 @@ class Plan:
     # Targets ----------------------------------------------------------------------------------------------------
 
     def final_targets(self) -> list[str]:
-        """Tables and figures of every dataset; embeddings alone for a dataset without a listening log."""
-        targets = []
+        """Tables and figures of every dataset; embeddings alone for a dataset without a listening log.
+
+        Published weights come first: the extraction jobs that read them are known only once a dataset's tracks
+        are (a checkpoint), and a run should fetch, and show it fetches, every file up front.
+        """
+        targets = [path for source in self.published_sources().values() for path in source.local_files()]
         for name, dataset in self.datasets.items():
             probed = bool(self.probe_tasks(name))
             wanted = [paths.PROBES_CSV, paths.PROBES_MD] if probed else []

@@ -15,6 +15,7 @@ from typing import Any
 from audiorec.backbones import BACKBONES, BackboneTraits
 from audiorec.controls import MATCH, NO_BACKBONE, SHUFFLED_SUFFIX, WIDTH_SUFFIX, matches_width
 from audiorec.errors import ParameterError
+from audiorec.published_weights import PublishedSource, backbone_options, resolve_weights
 from audiorec.recommenders import RECOMMENDERS, ModelTraits
 
 WIDTH_PLACEHOLDER = 1
@@ -23,7 +24,11 @@ WIDTH_PLACEHOLDER = 1
 
 @dataclass(frozen=True)
 class BackbonePlan:
-    """One entry of the config's ``backbones`` with its registry traits and validated options."""
+    """One entry of the config's ``backbones`` with its registry traits and validated options.
+
+    ``options`` are the ones the backbone is built from: published weights (:mod:`audiorec.published_weights`)
+    already replaced by the local copy that rule ``download_weights`` fetches, whose source is ``published``.
+    """
 
     name: str
     kind: str
@@ -32,6 +37,7 @@ class BackbonePlan:
     traits: BackboneTraits
     checked: Any
     """The options dataclass the backbone will be built from (e.g. the ``feature`` of a precomputed one)."""
+    published: PublishedSource | None = None
 
     @classmethod
     def from_entry(cls, name: str, entry: Mapping[str, Any]) -> BackbonePlan:
@@ -39,13 +45,40 @@ class BackbonePlan:
         kind = entry["kind"]
         traits = BACKBONES.traits(kind, where)
         options = entry.get("options") or {}
+        published = None
+        if _takes_weights(kind, traits):
+            published = resolve_weights(name, kind, options)
+            options = backbone_options(name, kind, options)
         checked = BACKBONES.check_options(kind, options, f"{where}.options")
-        return cls(name, kind, options, entry.get("layer", "last"), traits, checked)
+        return cls(name, kind, options, entry.get("layer", "last"), traits, checked, published)
 
     @property
     def spec(self) -> dict[str, Any]:
-        """What determines the backbone's forward pass; the layer is left out (only rule embed_gather reads it)."""
-        return {"kind": self.kind, "options": dict(self.options)}
+        """What determines the backbone's forward pass; the layer is left out (only rule embed_gather reads it).
+
+        With published weights, their origin and the digest of every file, which the extraction job checks
+        before it loads them (a file placed by hand is verified too).
+        """
+        spec: dict[str, Any] = {"kind": self.kind, "options": dict(self.options)}
+        if self.published is not None:
+            spec["published"] = {
+                "origin": self.published.origin,
+                "files": {self.published.local_path(f.name): f.sha256 for f in self.published.files},
+            }
+        return spec
+
+    @property
+    def weights_files(self) -> list[str]:
+        """The local files of the backbone's published weights (none for local or random weights)."""
+        return [] if self.published is None else self.published.local_files()
+
+
+def _takes_weights(kind: str, traits: BackboneTraits) -> bool:
+    """Pretrained kinds: a ``weights`` option that the workflow does not fill itself."""
+    if traits.trained_by_workflow:
+        return False
+    options_class = BACKBONES.options_class(kind)
+    return dataclasses.is_dataclass(options_class) and "weights" in {f.name for f in dataclasses.fields(options_class)}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ DATA_TABLE = f"{DATA}/{{table}}.parquet"
 INTERACTIONS = f"{DATA}/interactions.parquet"
 DOWNLOAD = "resources/datasets/{dataset}/downloads/{file}"
 EXTRACTED = "resources/datasets/{dataset}/extracted/{file}"
+PUBLISHED_WEIGHTS = "resources/weights/{source}/{file}"
 
 EMBEDDINGS = f"{RESULTS}/embeddings/{{backbone}}.parquet"
 EMBEDDING_FAILURES = f"{RESULTS}/embeddings/{{backbone}}.failures.parquet"

@@ -12,7 +12,7 @@ Each stage imports the heavy parts of the library (torch, librosa, SciPy) inside
 Snakemake job is a fresh process, and a job should not pay seconds of imports for code it never runs.
 """
 
-from audiorec.stages.data import download, embed_precomputed, extract, fetch_dataset
+from audiorec.stages.data import download, download_weights, embed_precomputed, extract, fetch_dataset
 from audiorec.stages.embed import embed_files, embed_shard, extract_tracks, gather_embeddings
 from audiorec.stages.evaluation import aggregate, evaluate
 from audiorec.stages.probing import mir_versus_recommendation, probe, probe_table, ssl_summary
@@ -35,6 +35,7 @@ __all__ = [
     "build_model",
     "candidates",
     "download",
+    "download_weights",
     "embed_files",
     "embed_precomputed",
     "embed_shard",

@@ -21,6 +21,14 @@ def download(name: str, spec: Mapping[str, Any], dest: str | Path) -> None:
     fetch(DownloadSpec.from_mapping(name, spec), dest)
 
 
+def download_weights(source: str, entry: Mapping[str, Any], file: str, dest: str | Path) -> None:
+    """Fetch the file ``file`` of the published weights ``source`` to ``dest``, verified against its sha256."""
+    from audiorec.published_weights import parse_source
+    from audiorec.weights_fetch import fetch_published_file
+
+    fetch_published_file(parse_source(source, entry, f"published weights {source!r}"), file, dest)
+
+
 def extract(archive_path: str | Path, archive_format: str, out_dir: str | Path) -> None:
     """Unpack a downloaded archive into ``out_dir``, refusing members that would land outside it."""
     from audiorec.archives import extract_archive

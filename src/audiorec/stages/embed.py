@@ -34,11 +34,17 @@ def extract_tracks(
     """Build the backbone of ``backbone_spec`` (``kind`` and ``options``) and embed the tracks with every layer.
 
     ``weights`` is a checkpoint the workflow trained for this backbone (rule ``ssl_train``); it becomes the
-    backbone's ``weights`` option. The backbone comes back with the vectors, as writing them needs its metadata.
+    backbone's ``weights`` option. Published weights (the spec's ``published`` block) are checked against their
+    declared digests first. The backbone comes back with the vectors, as writing them needs its metadata.
     """
     from audiorec.backbones import build_backbone
     from audiorec.embed import extract
+    from audiorec.published_weights import verify_local_copy
 
+    if "published" in backbone_spec:
+        published = backbone_spec["published"]
+        verify_local_copy(published["files"], published["origin"])
+        log.info("%s: published weights %s, every file verified", backbone_spec["kind"], published["origin"])
     options = dict(backbone_spec.get("options") or {})
     if weights is not None:
         options["weights"] = str(weights)
