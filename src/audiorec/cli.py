@@ -28,7 +28,7 @@ def embed_folder(args: argparse.Namespace) -> int:
     result = embed_files(
         track_ids=track_ids,
         paths=files,
-        backbone_spec={"kind": args.backbone, "options": json.loads(args.options)},
+        backbone_spec=resolved_spec(args.backbone, json.loads(args.options)),
         layer=layer,
         embeddings_path=args.out,
         failures_path=failures_path,
@@ -37,6 +37,22 @@ def embed_folder(args: argparse.Namespace) -> int:
     )
     print(f"{len(result.track_ids)} tracks embedded → {args.out}; {len(result.failures)} failed → {failures_path}")
     return 0
+
+
+def resolved_spec(kind: str, options: dict) -> dict:
+    """The backbone spec, with published weights fetched into ``resources/weights/`` first where they are missing.
+
+    As in the workflow, ``weights: published`` (or no ``weights`` on a size with a published source) takes the
+    pinned release; here the command itself downloads it, as rule ``download_weights`` would.
+    """
+    from audiorec.published_weights import backbone_spec, resolve_weights
+
+    source = resolve_weights("cli", kind, options)
+    if source is not None:
+        from audiorec.weights_fetch import ensure_local_copy
+
+        ensure_local_copy(source)
+    return backbone_spec("cli", kind, options)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -115,6 +115,10 @@ class PublishedSource:
             return f"{self.repo}@{self.revision}"
         return ", ".join(str(file.url) for file in self.files)
 
+    def expected_files(self) -> dict[str, Any]:
+        """The origin and every local file's sha256: what an extraction job checks before loading."""
+        return {"origin": self.origin, "files": {self.local_path(f.name): f.sha256 for f in self.files}}
+
     def as_entry(self) -> dict[str, Any]:
         """The declaration :func:`parse_source` reads back: how the source reaches rule ``download_weights``."""
         files = {
@@ -263,6 +267,19 @@ def resolve_weights(backbone: str, kind: str, options: Mapping[str, Any]) -> Pub
     if source.backbone != kind:
         raise ParameterError(f"{where}: published source {name!r} holds {source.backbone} weights, not {kind}")
     return source
+
+
+def backbone_spec(backbone: str, kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """What an extraction job builds a backbone from: its kind, resolved options and any published source.
+
+    The ``published`` block carries the source's origin and every local file's digest, which the job checks
+    before it loads them (:func:`verify_local_copy`), so a file placed by hand is verified too.
+    """
+    spec: dict[str, Any] = {"kind": kind, "options": backbone_options(backbone, kind, options)}
+    source = resolve_weights(backbone, kind, options)
+    if source is not None:
+        spec["published"] = source.expected_files()
+    return spec
 
 
 def backbone_options(backbone: str, kind: str, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -64,6 +64,13 @@ def fetch_published_file(
     return dest
 
 
+def ensure_local_copy(source: PublishedSource, *, progress: bool = True) -> None:
+    """Fetch every file of ``source`` that is not in its folder yet (the command line's path to published weights)."""
+    for file in source.files:
+        if not Path(source.local_path(file.name)).is_file():
+            fetch_published_file(source, file.name, source.local_path(file.name), progress=progress)
+
+
 def _hub_download(source: PublishedSource, file: PublishedFile, progress: bool) -> Path:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars

@@ -230,3 +230,26 @@ def test_hand_placed_files_are_verified_once_and_a_wrong_or_missing_one_is_refus
         verify_local_copy({str(good): sha256(b"published")}, "owner/repo@c")
     with pytest.raises(ParameterError, match=r"absent.bin \(owner/repo@c\) is missing.*place the file there"):
         verify_local_copy({str(tmp_path / "absent.bin"): "0" * 64}, "owner/repo@c")
+
+
+def test_the_command_line_fetches_a_published_source_then_embeds_with_it(
+    mert_release, hub_client, tmp_path, monkeypatch
+):
+    import numpy as np
+    import polars as pl
+    import soundfile as sf
+
+    from audiorec.cli import main
+
+    files, _ = mert_release
+    hub_client.repos[(REPO, COMMIT)] = files
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    sf.write(audio / "a.wav", np.random.default_rng(0).normal(0, 0.1, 24000).astype(np.float32), 24000)
+    monkeypatch.chdir(tmp_path)
+    options = {"size": "tiny", "device": "cpu", "weights": {**hub_source(files), "weights": "."}}
+    assert (
+        main(["embed", str(audio), "--backbone", "mert", "--options", json.dumps(options), "--out", "e.parquet"]) == 0
+    )
+    assert (tmp_path / WEIGHTS_ROOT / "cli" / "pytorch_model.bin").read_bytes() == files["pytorch_model.bin"]
+    assert pl.read_parquet(tmp_path / "e.parquet").height == 1

@@ -61,10 +61,7 @@ class BackbonePlan:
         """
         spec: dict[str, Any] = {"kind": self.kind, "options": dict(self.options)}
         if self.published is not None:
-            spec["published"] = {
-                "origin": self.published.origin,
-                "files": {self.published.local_path(f.name): f.sha256 for f in self.published.files},
-            }
+            spec["published"] = self.published.expected_files()
         return spec
 
     @property
