@@ -15,6 +15,7 @@ from audiorec.recommenders.options import TrainingOptions
 from audiorec.recommenders.trainer import TrainingTask, train
 
 TIMING = ("train_seconds", "val_seconds")
+BATCHES = ("train_batches", "epoch_batches")
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -94,7 +95,20 @@ def test_killed_run_resumes_from_its_last_epoch_and_ends_like_an_uninterrupted_o
     assert checkpoint["epoch"] == expected.best_epoch
     log = pl.read_csv(tmp_path / "b" / "training_log.csv")
     assert log.get_column("epoch").to_list() == list(range(7))
-    assert log.columns == ["epoch", "train_loss", "val_loss", "val_Scale", "lr", *TIMING, "best"]
+    assert log.columns == ["epoch", "train_loss", "val_loss", "val_Scale", "lr", *TIMING, *BATCHES, "best"]
+    assert log.get_column("train_batches").to_list() == [0] + [8] * 6 and set(log.get_column("epoch_batches")) == {8}
+
+
+def test_a_batch_cap_cuts_every_epoch_short_and_the_log_says_how_much_of_an_epoch_ran(tmp_path):
+    capped_task, whole_task = Regression(), Regression()
+    capped = train(capped_task, TrainingOptions(max_epochs=2, max_batches_per_epoch=3), seed=3, progress=False)
+    whole = train(whole_task, TrainingOptions(max_epochs=2), seed=3, progress=False)
+    assert [r["train_batches"] for r in capped.history] == [0, 3, 3]
+    assert [r["epoch_batches"] for r in capped.history] == [8, 8, 8]
+    assert [r["train_batches"] for r in whole.history] == [0, 8, 8]
+    assert capped.history[1]["train_loss"] != whole.history[1]["train_loss"], "fewer batches, another mean loss"
+    with pytest.raises(ParameterError, match="max_batches_per_epoch"):
+        TrainingOptions(max_batches_per_epoch=0)
 
 
 def test_finished_run_is_not_trained_again_and_other_options_start_afresh(tmp_path):

@@ -38,9 +38,13 @@ class TrainingOptions:
     overrides what differs. ``validation_k`` is the cut-off of the validation HitRate written to the log.
     ``restore_best: false`` keeps the last epoch's state instead of the best-validated one, for comparisons
     "after the same number of epochs" (the validation loss may bottom out early while ranking keeps improving).
+    ``max_batches_per_epoch`` cuts every epoch short after that many batches (None: whole epochs). It exists to
+    time paper-sized runs on small machines: the training log records the batches trained and the batches of a
+    whole epoch, from which the time of full training is projected; numbers from a cut run are not the model's.
     """
 
     max_epochs: int = 100
+    max_batches_per_epoch: int | None = None
     batch_size: int = 1024
     learning_rate: float = 1e-3
     lr_patience: int = 5
@@ -53,6 +57,8 @@ class TrainingOptions:
     def __post_init__(self) -> None:
         for name in ("max_epochs", "batch_size", "lr_patience", "early_stopping_patience", "validation_k"):
             check_int(name, getattr(self, name), minimum=1 if name != "lr_patience" else 0)
+        if self.max_batches_per_epoch is not None:
+            check_int("max_batches_per_epoch", self.max_batches_per_epoch, minimum=1)
         check_float("learning_rate", self.learning_rate, low=0.0, high=math.inf)
         check_float("lr_factor", self.lr_factor, low=0.0, high=1.0)
 

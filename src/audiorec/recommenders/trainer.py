@@ -187,7 +187,7 @@ def _train(
         history: list[dict[str, Any]] = []
         started = time.perf_counter()
         figures = _validate(task, autocast, description, 0)
-        record = _record(0, None, figures, options.learning_rate, 0.0, time.perf_counter() - started, True)
+        record = _record(0, None, figures, options.learning_rate, (0.0, 0), time.perf_counter() - started, True, task)
         history.append(record)
         best = {"epoch": 0, "loss": figures["loss"], "module": _copy_state(module)}
         bad_epochs, start, resumed_from, finished = 0, 1, None, False
@@ -209,7 +209,9 @@ def _train(
     )
     for epoch in bar:
         started = time.perf_counter()
-        train_loss = _train_epoch(task, optimizer, scaler, autocast, generator, description, epoch)
+        train_loss, batches = _train_epoch(
+            task, optimizer, scaler, autocast, generator, description, epoch, options.max_batches_per_epoch
+        )
         trained = time.perf_counter()
         figures = _validate(task, autocast, description, epoch)
         lr = optimizer.param_groups[0]["lr"]
@@ -220,7 +222,8 @@ def _train(
             bad_epochs = 0
         else:
             bad_epochs += 1
-        record = _record(epoch, train_loss, figures, lr, trained - started, time.perf_counter() - trained, improved)
+        training = (trained - started, batches)
+        record = _record(epoch, train_loss, figures, lr, training, time.perf_counter() - trained, improved, task)
         history.append(record)
         bar.set_postfix(train_loss=f"{train_loss:.4f}", val_loss=f"{figures['loss']:.4f}", lr=f"{lr:.1e}")
         log.info("%s: %s", description, ", ".join(f"{key}={value}" for key, value in record.items()))
@@ -267,11 +270,15 @@ def _train_epoch(
     generator: torch.Generator,
     description: str,
     epoch: int,
-) -> float:
+    max_batches: int | None = None,
+) -> tuple[float, int]:
+    """One epoch of optimisation (at most ``max_batches`` batches); the mean training loss and the batches run."""
     task.module.train()
     total = torch.zeros((), dtype=torch.float64, device=task.device)
     count = 0
     for batch in task.batches(generator):
+        if max_batches is not None and count >= max_batches:
+            break
         optimizer.zero_grad(set_to_none=True)
         with autocast:
             loss = task.loss(batch)
@@ -283,7 +290,7 @@ def _train_epoch(
     mean = float(total) / max(count, 1)
     if not math.isfinite(mean):
         raise TrainingError(f"{description}: training loss {mean} at epoch {epoch}")
-    return mean
+    return mean, count
 
 
 def _validate(
@@ -302,10 +309,14 @@ def _record(
     train_loss: float | None,
     figures: Mapping[str, float],
     lr: float,
-    train_seconds: float,
+    training: tuple[float, int],
     val_seconds: float,
     best: bool,
+    task: TrainingTask,
 ) -> dict[str, Any]:
+    """One row of the training log; ``training`` is the epoch's seconds and batches (fewer than a whole epoch's
+    ``epoch_batches`` when ``max_batches_per_epoch`` cut it short)."""
+    train_seconds, batches = training
     return {
         "epoch": epoch,
         "train_loss": train_loss,
@@ -314,6 +325,8 @@ def _record(
         "lr": lr,
         "train_seconds": round(train_seconds, 4),
         "val_seconds": round(val_seconds, 4),
+        "train_batches": batches,
+        "epoch_batches": task.n_batches(),
         "best": best,
     }
 
