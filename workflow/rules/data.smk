@@ -24,6 +24,8 @@ for _source in sorted({dataset.source for dataset in plan.datasets.values()}):
             dataset=alternatives(
                 [d.name for d in plan.datasets.values() if d.source == _source]
             ),
+        conda:
+            "../../envs/tables.yaml"
         resources:
             mem_mb=4000,
         params:
@@ -44,6 +46,8 @@ rule download:
     wildcard_constraints:
         file=r"[^/]+",
     localrule: True
+    conda:
+        "../../envs/download.yaml"
     resources:
         mem_mb=1000,
     params:
@@ -65,6 +69,8 @@ rule extract_archive:
         "results/{dataset}/logs/extract_archive/{file}.log",
     wildcard_constraints:
         file=r"[^/]+",
+    conda:
+        "../../envs/tables.yaml"
     resources:
         mem_mb=1000,
     params:
@@ -90,6 +96,8 @@ if plan.precomputed_backbones():
             "results/{dataset}/logs/embed_precomputed/{backbone}.log",
         wildcard_constraints:
             backbone=alternatives(plan.precomputed_backbones()),
+        conda:
+            "../../envs/tables.yaml"
         resources:
             mem_mb=2000,
         params:

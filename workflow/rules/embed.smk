@@ -13,6 +13,8 @@ rule embed_shard:
         "results/{dataset}/logs/embed_shard/{backbone}/shard{shard}.log",
     benchmark:
         "results/{dataset}/benchmarks/embed_shard/{backbone}/shard{shard}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: config["embed"]["threads"]
     resources:
         mem_mb=4000,
@@ -35,6 +37,8 @@ rule embed_gather:
         "results/{dataset}/logs/embed_gather/{backbone}.log",
     wildcard_constraints:
         backbone=alternatives(plan.extracted_backbones()),
+    conda:
+        "../../envs/torch.yaml"
     resources:
         mem_mb=2000,
     params:

@@ -12,6 +12,8 @@ rule evaluate:
     log:
         "results/{dataset}/logs/evaluate/{model}/{backbone}/seed{seed}/{split}.log",
     localrule: True
+    conda:
+        "../../envs/tables.yaml"
     resources:
         mem_mb=2000,
     params:
@@ -44,6 +46,8 @@ rule aggregate:
     log:
         "results/{dataset}/logs/aggregate.log",
     localrule: True
+    conda:
+        "../../envs/tables.yaml"
     resources:
         mem_mb=2000,
     params:
@@ -73,6 +77,8 @@ rule cold_start:
     log:
         "results/{dataset}/logs/cold_start.log",
     localrule: True
+    conda:
+        "../../envs/tables.yaml"
     resources:
         mem_mb=2000,
     params:

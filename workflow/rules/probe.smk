@@ -11,6 +11,8 @@ rule probe:
         "results/{dataset}/logs/probe/{task}/{backbone}.log",
     wildcard_constraints:
         task=alternatives(config["probes"]["tasks"]),
+    conda:
+        "../../envs/tables.yaml"
     resources:
         mem_mb=2000,
     params:
@@ -34,6 +36,8 @@ rule probe_table:
     log:
         "results/{dataset}/logs/probe_table.log",
     localrule: True
+    conda:
+        "../../envs/tables.yaml"
     resources:
         mem_mb=1000,
     params:
@@ -64,6 +68,8 @@ rule mir_vs_recs:
     log:
         "results/{dataset}/logs/mir_vs_recs.log",
     localrule: True
+    conda:
+        "../../envs/tables.yaml"
     resources:
         mem_mb=1000,
     params:
@@ -86,6 +92,8 @@ rule ssl_table:
     log:
         "results/{dataset}/logs/ssl_table.log",
     localrule: True
+    conda:
+        "../../envs/tables.yaml"
     resources:
         mem_mb=1000,
     params:

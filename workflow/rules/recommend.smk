@@ -14,6 +14,8 @@ checkpoint candidates:
     log:
         "results/{dataset}/logs/candidates.log",
     localrule: True
+    conda:
+        "../../envs/tables.yaml"
     resources:
         mem_mb=2000,
     params:
@@ -34,6 +36,8 @@ rule recommend:
         "results/{dataset}/logs/recommend/{model}/{backbone}/seed{seed}.log",
     benchmark:
         "results/{dataset}/benchmarks/recommend/{model}/{backbone}/seed{seed}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: 2
     resources:
         mem_mb=4000,
@@ -55,6 +59,8 @@ rule recommend_new_items:
         "results/{dataset}/logs/recommend_new_items/{model}/{backbone}/seed{seed}.log",
     wildcard_constraints:
         model=alternatives(plan.new_item_models()),
+    conda:
+        "../../envs/torch.yaml"
     threads: 2
     resources:
         mem_mb=4000,

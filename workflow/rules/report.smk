@@ -24,6 +24,8 @@ rule figures:
     log:
         "results/{dataset}/logs/figures.log",
     localrule: True
+    conda:
+        "../../envs/tables.yaml"
     resources:
         mem_mb=1000,
     params:
@@ -51,6 +53,8 @@ rule layer_sweep:
         "results/{dataset}/logs/layer_sweep/{backbone}.log",
     wildcard_constraints:
         backbone=alternatives(plan.swept_backbones()),
+    conda:
+        "../../envs/torch.yaml"
     resources:
         mem_mb=4000,
     params:
@@ -77,6 +81,8 @@ rule layer_figure:
     log:
         "results/{dataset}/logs/layer_figure.log",
     localrule: True
+    conda:
+        "../../envs/tables.yaml"
     resources:
         mem_mb=1000,
     params:

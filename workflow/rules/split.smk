@@ -12,6 +12,8 @@ rule split_temporal:
         "results/{dataset}/logs/split_temporal.log",
     benchmark:
         "results/{dataset}/benchmarks/split_temporal.tsv"
+    conda:
+        "../../envs/tables.yaml"
     resources:
         mem_mb=4000,
     params:

@@ -11,6 +11,8 @@ rule ssl_train_tracks:
     log:
         "results/{dataset}/logs/ssl_train_tracks.log",
     localrule: True
+    conda:
+        "../../envs/torch.yaml"
     resources:
         mem_mb=2000,
     script:
@@ -29,6 +31,8 @@ rule ssl_train:
         "results/{dataset}/benchmarks/ssl_train/{backbone}.tsv"
     wildcard_constraints:
         backbone=alternatives(plan.trained_backbones()),
+    conda:
+        "../../envs/torch.yaml"
     threads: 2
     resources:
         mem_mb=8000,

@@ -19,6 +19,8 @@ rule train_recommender:
         "results/{dataset}/benchmarks/train_recommender/{model}/{backbone}/seed{seed}.tsv"
     wildcard_constraints:
         model=alternatives(plan.trained_models()),
+    conda:
+        "../../envs/torch.yaml"
     # The networks' CPU kernels are small: two jobs side by side use two cores better than two threads in one
     # job, whose threads mostly wait on each other. On a GPU the CPU thread count hardly matters.
     threads: 1
