@@ -27,6 +27,7 @@ DATASET_SOURCES: dict[str, str] = {
     "fma": "audiorec.datasets.fma",
     "irmas": "audiorec.datasets.irmas",
     "aotm2011": "audiorec.datasets.aotm2011",
+    "synthetic": "audiorec.datasets.synthetic",
 }
 """Source name -> module path; each module provides ``fetch(options, out_dir)``, which writes the tables."""
 
@@ -37,6 +38,7 @@ SOURCE_OUTPUTS: dict[str, tuple[str, ...]] = {
     "fma": ("tracks", "labels/genre"),
     "irmas": ("tracks", "labels/instrument"),
     "aotm2011": ("tracks", "playlists"),
+    "synthetic": ("tracks", "interactions", "features/"),
 }
 """What each source's ``fetch`` writes into its folder: tables (``<name>.parquet``) and folders (``name/``).
 
@@ -44,12 +46,21 @@ Declared here rather than discovered, so the workflow knows each dataset's outpu
 stages apply to it (no split without interactions, no genre probe without genre labels), before anything runs.
 """
 
-SOURCE_FEATURES: dict[str, dict[str, str]] = {"music4all_onion": {"mfcc_stats": "mfcc_stats"}}
+SOURCE_FEATURES: dict[str, dict[str, str]] = {
+    "music4all_onion": {"mfcc_stats": "mfcc_stats"},
+    "synthetic": {name: "features_dir" for name in ("musicnn_like", "mert_like", "jukebox_like")},
+}
 """Precomputed per-track vectors a source can read (``read_features(options, feature)``): feature name ->
 the option naming its file. A dataset provides a feature only when that option is set."""
 
+GENERATED_FEATURES: dict[str, str] = {"synthetic": "features_dir"}
+"""Sources whose fetch generates their features into ``data/features/`` (a declared fetch output): source ->
+the option through which the workflow tells the source where that folder is. The plan sets it, so that the
+precomputed backbones' input is a file the fetch produces; a config leaves it out."""
+
 __all__ = [
     "DATASET_SOURCES",
+    "GENERATED_FEATURES",
     "SOURCE_FEATURES",
     "SOURCE_OUTPUTS",
     "dataset_tables",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from audiorec.datasets import SOURCE_FEATURES, dataset_tables
+from audiorec.datasets import GENERATED_FEATURES, SOURCE_FEATURES, dataset_tables
 from audiorec.download import DownloadSpec, substitute_downloads
 from audiorec.errors import ParameterError
 from audiorec.plan import paths
@@ -36,6 +36,16 @@ class DatasetPlan:
         """Resolve a config entry; an unknown source or a malformed download is a :class:`ParameterError`."""
         options = entry.get("options") or {}
         declared = entry.get("downloads") or {}
+        folder_option = GENERATED_FEATURES.get(entry["source"])
+        if folder_option is not None:
+            # The source generates its features into its own data folder, a fetch output: the precomputed
+            # backbones read them from there, so the option naming their location is the workflow's to set.
+            if folder_option in options:
+                raise ParameterError(
+                    f"datasets.{name}: option {folder_option} is set by the workflow "
+                    f"({paths.DATA.format(dataset=name)}/features); remove it"
+                )
+            options = {**options, folder_option: f"{paths.DATA.format(dataset=name)}/features"}
         try:
             tables = dataset_tables(entry["source"], options)
             downloads = {file: DownloadSpec.from_mapping(file, spec) for file, spec in declared.items()}
