@@ -168,8 +168,8 @@ def test_aotm_playlists_are_mapped_deduplicated_and_filtered(tmp_path: Path, cap
         fetch_dataset("aotm2011", {**options, "min_tracks": 6, "max_tracks": 9}, tmp_path / "bad")
 
 
-def test_every_source_is_registered_with_itswritten_tables() -> None:
-    assert set(SOURCE_OUTPUTS) == {"demo", "local", "music4all_onion", "fma", "irmas", "aotm2011"}
+def test_every_source_is_registered_with_its_written_tables() -> None:
+    assert set(SOURCE_OUTPUTS) == {"demo", "local", "music4all_onion", "fma", "irmas", "aotm2011", "synthetic"}
     for source in SOURCE_OUTPUTS:
         assert callable(get_source(source).fetch)
     assert dataset_tables("fma", {}) == ("tracks", "labels/genre")
