@@ -179,6 +179,7 @@ def write_shard(result: ShardResult, backbone: Backbone, vectors_path: str | Pat
         "weights_sha256": backbone.weights_sha256,
         "pooling": backbone.pooling,
         "precision": backbone.precision,
+        "device": backbone.device_description,
     }
     write_table(pa.table(columns), vectors_path, metadata=metadata)
     write_table(result.failures_frame(), failures_path, kind="failures")

@@ -43,6 +43,8 @@ rule download:
         paths.DOWNLOAD,
     log:
         "results/{dataset}/logs/download/{file}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/download/{file}.tsv"
     wildcard_constraints:
         file=r"[^/]+",
     localrule: True
@@ -67,6 +69,8 @@ rule extract_archive:
         directory(paths.EXTRACTED),
     log:
         "results/{dataset}/logs/extract_archive/{file}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/extract_archive/{file}.tsv"
     wildcard_constraints:
         file=r"[^/]+",
     conda:
@@ -94,6 +98,8 @@ if plan.precomputed_backbones():
             failures=paths.EMBEDDING_FAILURES,
         log:
             "results/{dataset}/logs/embed_precomputed/{backbone}.log",
+        benchmark:
+            "results/{dataset}/benchmarks/embed_precomputed/{backbone}.tsv"
         wildcard_constraints:
             backbone=alternatives(plan.precomputed_backbones()),
         conda:

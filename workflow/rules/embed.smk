@@ -35,6 +35,8 @@ rule embed_gather:
         failures=paths.EMBEDDING_FAILURES,
     log:
         "results/{dataset}/logs/embed_gather/{backbone}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/embed_gather/{backbone}.tsv"
     wildcard_constraints:
         backbone=alternatives(plan.extracted_backbones()),
     conda:

@@ -11,6 +11,8 @@ rule evaluate:
         metrics=paths.METRICS,
     log:
         "results/{dataset}/logs/evaluate/{model}/{backbone}/seed{seed}/{split}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/evaluate/{model}/{backbone}/seed{seed}/{split}.tsv"
     localrule: True
     conda:
         "../../envs/tables.yaml"
@@ -45,6 +47,8 @@ rule aggregate:
         ),
     log:
         "results/{dataset}/logs/aggregate.log",
+    benchmark:
+        "results/{dataset}/benchmarks/aggregate.tsv"
     localrule: True
     conda:
         "../../envs/tables.yaml"
@@ -76,6 +80,8 @@ rule cold_start:
         significance=paths.COLD_START_SIGNIFICANCE,
     log:
         "results/{dataset}/logs/cold_start.log",
+    benchmark:
+        "results/{dataset}/benchmarks/cold_start.tsv"
     localrule: True
     conda:
         "../../envs/tables.yaml"

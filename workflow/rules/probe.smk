@@ -9,6 +9,8 @@ rule probe:
         paths.PROBE,
     log:
         "results/{dataset}/logs/probe/{task}/{backbone}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/probe/{task}/{backbone}.tsv"
     wildcard_constraints:
         task=alternatives(config["probes"]["tasks"]),
     conda:
@@ -35,6 +37,8 @@ rule probe_table:
         markdown=paths.PROBES_MD,
     log:
         "results/{dataset}/logs/probe_table.log",
+    benchmark:
+        "results/{dataset}/benchmarks/probe_table.tsv"
     localrule: True
     conda:
         "../../envs/tables.yaml"
@@ -67,6 +71,8 @@ rule mir_vs_recs:
         scatter_pdf=paths.MIR_VS_RECS_FIGURE_PDF,
     log:
         "results/{dataset}/logs/mir_vs_recs.log",
+    benchmark:
+        "results/{dataset}/benchmarks/mir_vs_recs.tsv"
     localrule: True
     conda:
         "../../envs/tables.yaml"
@@ -91,6 +97,8 @@ rule ssl_table:
         markdown=paths.SSL_MD,
     log:
         "results/{dataset}/logs/ssl_table.log",
+    benchmark:
+        "results/{dataset}/benchmarks/ssl_table.tsv"
     localrule: True
     conda:
         "../../envs/tables.yaml"

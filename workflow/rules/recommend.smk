@@ -13,6 +13,8 @@ checkpoint candidates:
         uncovered=paths.UNCOVERED,
     log:
         "results/{dataset}/logs/candidates.log",
+    benchmark:
+        "results/{dataset}/benchmarks/candidates.tsv"
     localrule: True
     conda:
         "../../envs/tables.yaml"
@@ -57,6 +59,8 @@ rule recommend_new_items:
         recommendations=paths.NEW_ITEMS,
     log:
         "results/{dataset}/logs/recommend_new_items/{model}/{backbone}/seed{seed}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/recommend_new_items/{model}/{backbone}/seed{seed}.tsv"
     wildcard_constraints:
         model=alternatives(plan.new_item_models()),
     conda:

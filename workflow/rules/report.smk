@@ -23,6 +23,8 @@ rule figures:
         curves_pdf=paths.TRAINING_CURVES_PDF,
     log:
         "results/{dataset}/logs/figures.log",
+    benchmark:
+        "results/{dataset}/benchmarks/figures.tsv"
     localrule: True
     conda:
         "../../envs/tables.yaml"
@@ -51,6 +53,8 @@ rule layer_sweep:
         csv=paths.LAYER_SWEEP,
     log:
         "results/{dataset}/logs/layer_sweep/{backbone}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/layer_sweep/{backbone}.tsv"
     wildcard_constraints:
         backbone=alternatives(plan.swept_backbones()),
     conda:
@@ -80,6 +84,8 @@ rule layer_figure:
         figure_pdf=paths.LAYERS_FIGURE_PDF,
     log:
         "results/{dataset}/logs/layer_figure.log",
+    benchmark:
+        "results/{dataset}/benchmarks/layer_figure.tsv"
     localrule: True
     conda:
         "../../envs/tables.yaml"

@@ -10,6 +10,8 @@ rule ssl_train_tracks:
         paths.SSL_TRAIN_TRACKS,
     log:
         "results/{dataset}/logs/ssl_train_tracks.log",
+    benchmark:
+        "results/{dataset}/benchmarks/ssl_train_tracks.tsv"
     localrule: True
     conda:
         "../../envs/torch.yaml"

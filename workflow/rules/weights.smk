@@ -9,6 +9,8 @@ rule download_weights:
         paths.PUBLISHED_WEIGHTS,
     log:
         "logs/download_weights/{source}/{file}.log",
+    benchmark:
+        "logs/download_weights/{source}/{file}.tsv"
     wildcard_constraints:
         source=alternatives(list(plan.published_sources())),
     localrule: True

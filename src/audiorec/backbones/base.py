@@ -73,6 +73,11 @@ class Backbone(ABC):
         return "float32"
 
     @property
+    def device_description(self) -> str:
+        """Where the forward pass runs (recorded in table metadata); parameter-free features run on the CPU."""
+        return "cpu"
+
+    @property
     def pooling(self) -> str:
         """How frame-level features become one vector per track (recorded in table metadata)."""
         return "mean over time"

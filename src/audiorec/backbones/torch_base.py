@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from audiorec.backbones.base import Backbone, ClipPolicy, file_sha256
-from audiorec.devices import resolve_device
+from audiorec.devices import describe_device, resolve_device
 from audiorec.errors import ParameterError
 
 
@@ -128,6 +128,10 @@ class TorchBackbone(Backbone):
         if self.device.type == "cuda" and self.autocast_dtype is not None:
             return str(self.autocast_dtype).removeprefix("torch.")
         return "float32"
+
+    @property
+    def device_description(self) -> str:
+        return describe_device(self.device)
 
     def load_weights(self, path: str | os.PathLike[str], ignore: Sequence[str] = ()) -> None:
         """Strictly load a local weights file and remember its sha256."""

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from audiorec.atomic import write_text_atomic
 from audiorec.checkpointing import load_state, rng_state, save_state, set_rng_state
+from audiorec.devices import describe_device
 from audiorec.errors import TrainingError
 from audiorec.recommenders.base import RunFiles
 from audiorec.recommenders.options import TrainingOptions
@@ -177,6 +178,7 @@ def _train(
         optimizer, mode="min", factor=options.lr_factor, patience=options.lr_patience
     )
     autocast, amp_dtype = _autocast(task.device, options.amp)
+    log.info("%s: training on %s", description, describe_device(task.device))
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     generator = torch.Generator(device=task.device)
     generator.manual_seed(seed)

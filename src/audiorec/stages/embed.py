@@ -49,6 +49,7 @@ def extract_tracks(
     if weights is not None:
         options["weights"] = str(weights)
     backbone = build_backbone(backbone_spec["kind"], options)
+    log.info("%s: extracting on %s in %s", backbone_spec["kind"], backbone.device_description, backbone.precision)
     result = extract(
         track_ids,
         paths,

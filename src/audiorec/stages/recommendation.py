@@ -169,7 +169,7 @@ def recommend(
     short = len(users) - complete
     if short:
         log.warning("%d of %d users received fewer than %d recommendations", short, len(users), top_k)
-    metadata = {"model": dict(model_spec), "seed": seed, "n_candidates": len(catalogue)}
+    metadata = {"model": dict(model_spec), "seed": seed, "n_candidates": len(catalogue), "device": _device(model)}
     write_table(frame, out_path, kind="recommendations", metadata=metadata)
 
 
@@ -214,4 +214,17 @@ def recommend_new_items(
     log.info("ranking %d new tracks for %d users", len(new_tracks), len(users))
     scores, items = top_k_of_scores(model.score_new_items(catalogue, train_data, new_vectors), top_k)
     frame = recommendations_frame(train_data.user_ids, Catalogue.from_tracks(new_tracks), scores, items)
-    write_table(frame, out_path, kind="recommendations", metadata={"model": dict(model_spec), "seed": seed})
+    metadata = {"model": dict(model_spec), "seed": seed, "device": _device(model)}
+    write_table(frame, out_path, kind="recommendations", metadata=metadata)
+
+
+def _device(model: Any) -> str:
+    """Where a model's tensors ran: its own device, the default one for torch models without, else the CPU."""
+    from audiorec.devices import default_device, describe_device
+
+    device = getattr(model, "device", None)
+    if device is None:
+        device = default_device() if getattr(model, "uses_gpu", False) else None
+    description = "cpu" if device is None else describe_device(device)
+    log.info("%s ranked on %s", model.kind, description)
+    return description
