@@ -2,15 +2,19 @@
 
 A listening log of the Onion's schema (string user and track ids, UTC timestamps; 120k users, 56k tracks,
 repeat listening, two years ending one month after the evaluation start) is generated as Parquet in chunks,
-so generating it never holds the whole log in memory. Then, for each requested size (a prefix of the same
-log), each implementation runs in a fresh process on the same file and the same protocol (the first paper's
-split, test_start 2020-02-20, 12 months of train, one of evaluation):
+so generating it never holds the whole log in memory. For each requested size (a prefix of the same log) it
+is also written as the fetch writes an interactions table, ids as sorted dictionary codes
+(:func:`audiorec.tables.write_interactions`; ``encode_s``). Then each implementation runs in a fresh process
+on the same protocol (the first paper's split, test_start 2020-02-20, 12 months of train, one of evaluation):
 
-* ``polars``: :func:`audiorec.stages.split_dataset`, the workflow's stage (a lazy Parquet scan, one
-  group-by, four tables written);
-* ``pandas``: the same protocol written with pandas, reading the same file and writing the same tables,
-  with pandas 3's default Arrow-backed strings;
-* ``pandas_object``: the same code with ids as Python string objects, pandas' default before version 3.
+* ``polars``: :func:`audiorec.stages.split_dataset`, the workflow's stage, on the coded log (integer codes
+  grouped by :mod:`audiorec.pairs`, five tables written);
+* ``polars_strings``: the same stage on the string-id log, which it encodes on read;
+* ``pandas``: the same protocol written with pandas, reading the string-id log and writing the same tables,
+  with pandas 3's default Arrow-backed strings (the baseline the goal is set against);
+* ``pandas_codes``: the same pandas code on the coded log, whose ids pandas reads as categoricals;
+* ``pandas_object``: the same code with ids as Python string objects, pandas' default before version 3
+  (up to ``--object-max-events``).
 
 Time (``seconds``) is the stage's wall time inside the child (imports excluded); peak memory is the child's maximum
 resident set size. A watchdog stops a child above ``--memory-limit-gb`` and records that it did not fit.
@@ -46,13 +50,16 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from audiorec.atomic import write_text_atomic
+from audiorec.tables import write_interactions
 
 RESULTS = Path(__file__).parent / "results" / "split_scale.json"
 SPLIT = {"test_start": "2020-02-20", "train_months": 12, "test_months": 1, "val_fraction": 0.5, "seed": 0}
 LOG_START = datetime(2018, 3, 20, tzinfo=UTC)
 LOG_END = datetime(2020, 3, 20, tzinfo=UTC)
 CHUNK = 5_000_000
-IMPLEMENTATIONS = ("polars", "pandas", "pandas_object")
+IMPLEMENTATIONS = ("polars", "polars_strings", "pandas", "pandas_codes", "pandas_object")
+CODED = {"polars", "pandas_codes"}
+"""Implementations that read the coded log; the others read the string-id log."""
 
 
 # -- the log --------------------------------------------------------------------------------------------------
@@ -143,6 +150,9 @@ def run_pandas(log: Path, out_dir: Path, object_strings: bool = False) -> None:
     )
     events = pd.read_parquet(log)
     events = events[events["timestamp"] < test_end]
+    for name in ("user_id", "track_id"):
+        if isinstance(events[name].dtype, pd.CategoricalDtype):  # the coded log: group on the codes
+            events[name] = events[name].cat.remove_unused_categories()
     in_window = (events["timestamp"] >= train_start) & (events["timestamp"] < test_start)
     events = events.assign(
         train_plays=in_window,
@@ -172,7 +182,7 @@ def run_pandas(log: Path, out_dir: Path, object_strings: bool = False) -> None:
     train_users, train_tracks = train["user_id"].unique(), train["track_id"].unique()
     warm_user = candidates["user_id"].isin(train_users)
     eligible = candidates[warm_user & candidates["track_id"].isin(train_tracks)]
-    users = np.sort(eligible["user_id"].unique().astype(object))
+    users = np.sort(np.asarray(eligible["user_id"].unique()).astype(object))
     order = np.random.default_rng(config.seed).permutation(len(users))
     n_val = int(np.floor(config.val_fraction * len(users) + 0.5))
     val_users = users[order[:n_val]]
@@ -184,7 +194,8 @@ def run_pandas(log: Path, out_dir: Path, object_strings: bool = False) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     splits = {"train": train, "val": eligible[is_val], "test": eligible[~is_val], "cold_test": cold}
     for name, frame in (splits | {"heard_before_window": earlier}).items():
-        frame = frame.astype({"plays": "int32"}).sort_values(["user_id", "first_ts", "track_id"])
+        frame = frame.astype({"plays": "int32", "user_id": "str", "track_id": "str"})
+        frame = frame.sort_values(["user_id", "first_ts", "track_id"])
         frame.to_parquet(out_dir / f"{name}.parquet", index=False)
 
 
@@ -200,7 +211,9 @@ def child(task: str, first: str, second: str) -> None:
     else:
         runners = {
             "polars": run_polars,
+            "polars_strings": run_polars,
             "pandas": run_pandas,
+            "pandas_codes": run_pandas,
             "pandas_object": partial(run_pandas, object_strings=True),
         }
         runners[task](Path(first), Path(second))
@@ -295,6 +308,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, nargs="+", default=[10_000_000, 30_000_000, 100_000_000])
     parser.add_argument("--pandas-max-events", type=int, default=100_000_000, help="skip pandas above this size")
+    parser.add_argument("--object-max-events", type=int, default=30_000_000, help="skip pandas_object above this")
     parser.add_argument("--users", type=int, default=120_000)
     parser.add_argument("--tracks", type=int, default=56_000)
     parser.add_argument("--memory-limit-gb", type=float, default=20.0)
@@ -314,13 +328,25 @@ def main() -> None:
             log = full if size == sizes[-1] else folder / f"log_{size}.parquet"
             if size != sizes[-1]:
                 prefix_log(full, log, size)
-            row = {"events": size, "log_parquet_gb": round(log.stat().st_size / 2**30, 3)}
+            coded = folder / f"coded_{size}.parquet"
+            start = time.perf_counter()
+            write_interactions(pl.scan_parquet(log), coded)
+            row = {
+                "events": size,
+                "log_parquet_gb": round(log.stat().st_size / 2**30, 3),
+                "coded_log_parquet_gb": round(coded.stat().st_size / 2**30, 3),
+                "encode_s": round(time.perf_counter() - start, 1),
+            }
             for implementation in IMPLEMENTATIONS:
-                if implementation != "polars" and size > args.pandas_max_events:
+                if implementation.startswith("pandas") and size > args.pandas_max_events:
                     row[implementation] = {"status": "not run (--pandas-max-events)"}
                     continue
+                if implementation == "pandas_object" and size > args.object_max_events:
+                    row[implementation] = {"status": "not run (--object-max-events)"}
+                    continue
                 out = folder / f"{implementation}_{size}"
-                row[implementation] = measure([implementation, str(log), str(out)], args.memory_limit_gb)
+                source = coded if implementation in CODED else log
+                row[implementation] = measure([implementation, str(source), str(out)], args.memory_limit_gb)
                 print(size, implementation, row[implementation], flush=True)
             for other in IMPLEMENTATIONS[1:]:
                 if row["polars"].get("status") == row[other].get("status") == "ok":
@@ -339,10 +365,13 @@ def main() -> None:
                     .item()
                     for name in ("train", "val", "test", "cold_test")
                 }
+            if row["pandas"].get("status") == "ok" and row["polars"].get("status") == "ok":
+                row["speedup_over_pandas"] = round(row["pandas"]["seconds"] / row["polars"]["seconds"], 2)
             runs.append(row)
+            coded.unlink()
         fetch = fetch_benchmark(folder, full, args.fetch_events, args.memory_limit_gb) if args.fetch_events else None
     report = {
-        "what": "audiorec temporal split (Polars, lazy scan) vs the same protocol in pandas, Onion-like logs",
+        "what": "audiorec temporal split (coded ids, audiorec.pairs) vs the same protocol in pandas, Onion-like logs",
         "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
                     "platform": platform.platform(), "python": platform.python_version(),
                     "polars": pl.__version__, "pandas": importlib.metadata.version("pandas")},

@@ -20,8 +20,10 @@ The protocol, for a test start date ``T`` and the training window ``[T - train_m
    training window and not inside it. A ranking removes every track its user heard before ``T`` (train and
    these pairs): such a track can never be relevant, since relevance means a first listen after ``T``.
 
-Only one pass over the log is needed (a group-by over events before ``T + test_months``); the log may be a
-lazy Parquet scan of hundreds of millions of events, and only the pair-level outputs are materialised.
+One pass over the log is needed: the events before ``T + test_months`` are grouped by (user, track) on
+integer codes (:mod:`audiorec.pairs`); the log may be a lazy Parquet scan of hundreds of millions of events.
+The interactions table stores its ids as codes (:func:`audiorec.tables.write_interactions`), ranked like the
+ids, so the split sorts integers and turns them back into ids only in its (much smaller) output tables.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,8 @@ import polars as pl
 from audiorec.atomic import atomic_path
 from audiorec.errors import ParameterError
 from audiorec.names import SPLITS
-from audiorec.tables import write_table
+from audiorec.pairs import BEFORE, CANDIDATE, TRAIN, Pairs, group_pairs
+from audiorec.tables import encode_ids, write_table
 
 SPLIT_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.String(),
@@ -51,7 +54,7 @@ SPLIT_SCHEMA: dict[str, pl.DataType] = {
 }
 """Polars form of the "split" table contract."""
 
-_SORT_KEY = ("user_id", "first_ts", "track_id")
+_STATISTICS_SCHEMA = {"split": pl.String, "rows": pl.Int64, "users": pl.Int64, "items": pl.Int64}
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -185,6 +188,8 @@ class SplitResult:
     cold_test: pl.DataFrame
     heard_before_window: pl.DataFrame
     replayed: int = 0
+    counts: pl.DataFrame | None = None
+    """:meth:`statistics`, when the split already counted them (on integer codes, before decoding the ids)."""
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """The tables by split name, in :data:`SPLITS` order."""
@@ -192,18 +197,25 @@ class SplitResult:
 
     def statistics(self) -> pl.DataFrame:
         """Rows (interactions), distinct users and distinct items of each split, like the paper's Table 2."""
+        if self.counts is not None:
+            return self.counts
         return pl.DataFrame(
             [
                 (name, frame.height, frame["user_id"].n_unique(), frame["track_id"].n_unique())
                 for name, frame in self.frames().items()
             ],
-            schema={"split": pl.String, "rows": pl.Int64, "users": pl.Int64, "items": pl.Int64},
+            schema=_STATISTICS_SCHEMA,
             orient="row",
         )
 
 
-def _events(interactions: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
-    """Select and normalise the log's columns: string ids and a UTC microsecond timestamp."""
+def _coded_events(interactions: pl.LazyFrame | pl.DataFrame) -> tuple[pl.LazyFrame, pl.Series, pl.Series]:
+    """The log as integer columns (user and track codes, UTC microseconds), with the ids each code stands for.
+
+    The codes are the ranks of the ids (:func:`audiorec.tables.encode_ids`), so ordering by code orders by id.
+    A table written by :func:`audiorec.tables.write_interactions` already holds them; ids given as text are
+    encoded here, at the cost of one more pass over the log. Events missing an id or a time are skipped.
+    """
     frame = interactions.lazy()
     schema = frame.collect_schema()
     missing = [name for name in ("user_id", "track_id", "timestamp") if name not in schema]
@@ -217,21 +229,29 @@ def _events(interactions: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
             "interactions column timestamp has no time zone; the contract is timestamp[us, UTC], and a naive "
             "timestamp cannot be placed relative to test_start without guessing its zone"
         )
-    timestamp = pl.col("timestamp")
-    if dtype.time_zone != "UTC":
-        timestamp = timestamp.dt.convert_time_zone("UTC")
-    return frame.select(
-        pl.col("user_id").cast(pl.String),
-        pl.col("track_id").cast(pl.String),
-        timestamp.dt.cast_time_unit("us").alias("timestamp"),
-    )
+    coded = encode_ids(frame.select("user_id", "track_id", "timestamp"))
+    schema = coded.collect_schema()
+    users, tracks = schema["user_id"].categories, schema["track_id"].categories
+    # A zone conversion changes no stored value: the physical integers are UTC microseconds once the unit is us.
+    events = coded.select(
+        pl.col("user_id").to_physical().cast(pl.UInt32),
+        pl.col("track_id").to_physical().cast(pl.UInt32),
+        pl.col("timestamp").dt.cast_time_unit("us").to_physical().alias("timestamp"),
+    ).drop_nulls()
+    return events, users, tracks
 
 
-EVENTS_PER_PASS = 50_000_000
-"""Events grouped in one pass. Larger logs are grouped in several passes over disjoint sets of users, because
-the group-by holds every (user, track) pair of its pass in memory (about 250 bytes each): on a generated
-100-million-event log with 32 million pairs, one pass peaked at 8.6 GB and two at 5.3 GB, at the cost of
-reading the log once more (benchmarks/split_scale.py)."""
+def _microseconds(moment: datetime) -> int:
+    """A UTC instant as integer microseconds since the epoch, exactly (no float rounding)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+EVENTS_PER_PASS = 200_000_000
+"""Events grouped in one pass. Grouping holds about 32 bytes per event at its peak (the codes and times as read,
+and the same events scattered by user), so a larger log is grouped in several passes over disjoint ranges of
+users, at the cost of reading it once per pass: 200 million events stay near 6.4 GB."""
 
 
 def temporal_split(
@@ -242,13 +262,13 @@ def temporal_split(
     Parameters
     ----------
     interactions
-        The "interactions" table (``user_id``, ``track_id``, ``timestamp`` with a time zone), eager or lazy;
-        a lazy Parquet scan lets the filter and the group-by stream without loading the whole log.
+        The "interactions" table (``user_id``, ``track_id``, ``timestamp`` with a time zone), eager or lazy,
+        its ids dictionary-encoded (:func:`audiorec.tables.scan_interactions`) or text.
     config
         Window and seed.
     passes
-        Number of passes over the log, each grouping the events of a disjoint hash-partition of the users;
-        the result does not depend on it. ``None`` takes one pass per :data:`EVENTS_PER_PASS` events.
+        Number of passes over the log, each grouping the events of a disjoint range of users; the result
+        does not depend on it. ``None`` takes one pass per :data:`EVENTS_PER_PASS` events.
 
     Returns
     -------
@@ -260,120 +280,107 @@ def temporal_split(
     ParameterError
         If a column is missing, the timestamp is not a zoned datetime, or ``passes`` is not positive.
     """
-    events = _events(interactions)
+    events, users, tracks = _coded_events(interactions)
     if passes is None:
-        passes = max(1, math.ceil(events.select(pl.len()).collect(engine="streaming").item() / EVENTS_PER_PASS))
+        # Counted on the table as given: a Parquet scan answers from its footer without reading the log.
+        size = interactions.lazy().select(pl.len()).collect(engine="streaming").item()
+        passes = max(1, math.ceil(size / EVENTS_PER_PASS))
     if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
         raise ParameterError(f"passes must be a positive integer; got {passes!r}")
-    parts = [_pairs_by_window(events, config, part, passes) for part in range(passes)]
-    train = _conform(pl.concat([part.train for part in parts]))
-    candidates = _conform(pl.concat([part.candidates for part in parts]))
-    known_tracks = pl.concat([part.known_tracks for part in parts]).unique()
-    train_users = train.select("user_id").unique()
-    train_tracks = train.select("track_id").unique()
-    eligible = candidates.join(train_users, on="user_id", how="semi").join(train_tracks, on="track_id", how="semi")
-    val_users = _assign_val_users(eligible["user_id"], config)
-    val = eligible.join(val_users, on="user_id", how="semi")
-    test = eligible.join(val_users, on="user_id", how="anti")
-    cold_test = candidates.join(known_tracks, on="track_id", how="anti").join(train_users, on="user_id", how="semi")
-    heard_before_window = (
-        pl.concat([part.before_window for part in parts])
-        .join(eligible.select("user_id").unique(), on="user_id", how="semi")
-        .join(train_tracks, on="track_id", how="semi")
+    bounds = tuple(_microseconds(moment) for moment in (config.train_start, config.test_start, config.test_end))
+    events = events.filter(pl.col("timestamp") < bounds[2])
+    edges = [users.len() * part // passes for part in range(passes + 1)]
+    parts = [_group(events, bounds, edges[part], edges[part + 1], passes) for part in range(passes)]
+    pairs = Pairs(*(np.concatenate([getattr(part, name) for part in parts]) for name in Pairs.FIELDS), replayed=0)
+    tables = _protocol(pairs, users.len(), tracks.len(), config)
+    frames = {name: _conform(pairs, rows, users, tracks) for name, rows in tables.items()}
+    statistics = pl.DataFrame(
+        [(name, rows.size, _distinct(pairs.user[rows]), _distinct(pairs.track[rows])) for name, rows in tables.items()],
+        schema=_STATISTICS_SCHEMA,
+        orient="row",
     )
-    return SplitResult(
-        train=train,
-        val=_conform(val),
-        test=_conform(test),
-        cold_test=_conform(cold_test),
-        heard_before_window=_conform(heard_before_window),
-        replayed=sum(part.replayed for part in parts),
-    )
+    return SplitResult(**frames, replayed=sum(part.replayed for part in parts), counts=statistics)
 
 
-@dataclass(frozen=True)
-class _WindowPairs:
-    """What one pass over a share of the users yields (see :func:`_pairs_by_window`)."""
+def _protocol(pairs: Pairs, n_users: int, n_tracks: int, config: SplitConfig) -> dict[str, np.ndarray]:
+    """The rows of ``pairs`` in each split (steps 2-7 of the module docstring), as arrays of row numbers.
 
-    train: pl.DataFrame
-    candidates: pl.DataFrame
-    known_tracks: pl.DataFrame
-    before_window: pl.DataFrame
-    replayed: int
-
-
-def _pairs_by_window(events: pl.LazyFrame, config: SplitConfig, part: int, passes: int) -> _WindowPairs:
-    """One pass: the train pairs, the evaluation candidates, the tracks known before ``test_start`` and the pairs
-    heard only before the training window.
-
-    Only users whose id hashes to ``part`` (modulo ``passes``) are grouped; every pair of a user falls in the
-    same pass, so the passes' outputs are disjoint and together equal a single pass's.
+    The codes are dense, so "users present in train" and the like are boolean arrays indexed by code, and
+    each step is a vectorised lookup rather than a join.
     """
-    test_start, train_start, test_end = config.test_start, config.train_start, config.test_end
-    timestamp = pl.col("timestamp")
-    # Events from test_end on cannot lower any first-listen time that matters: a pair whose first event is
-    # at or after test_end is in no split, so dropping them before the group-by changes no output row.
-    selected = events.filter(timestamp < test_end)
+    user, track, kind = pairs.user, pairs.track, pairs.kind
+    train = np.flatnonzero(kind == TRAIN)
+    candidates = np.flatnonzero(kind == CANDIDATE)
+    before = np.flatnonzero(kind == BEFORE)
+    train_user, train_track = _mask(user[train], n_users), _mask(track[train], n_tracks)
+    # A pair first heard before test_start has a listen before it: it is a train or a before-window pair.
+    known_track = _mask(track[kind != CANDIDATE], n_tracks)
+    warm = train_user[user[candidates]]
+    eligible = candidates[warm & train_track[track[candidates]]]
+    eligible_users = np.unique(user[eligible])
+    is_val = _mask(_val_users(eligible_users, config), n_users)[user[eligible]]
+    heard = before[_mask(eligible_users, n_users)[user[before]] & train_track[track[before]]]
+    return {
+        "train": train,
+        "val": eligible[is_val],
+        "test": eligible[~is_val],
+        "cold_test": candidates[warm & ~known_track[track[candidates]]],
+        "heard_before_window": heard,
+    }
+
+
+def _mask(codes: np.ndarray, size: int) -> np.ndarray:
+    """A boolean array over all ``size`` codes, true at ``codes``."""
+    mask = np.zeros(size, dtype=bool)
+    mask[codes] = True
+    return mask
+
+
+def _distinct(codes: np.ndarray) -> int:
+    """Number of distinct codes, counted on a boolean array rather than by sorting."""
+    return int(np.count_nonzero(_mask(codes, int(codes.max()) + 1))) if codes.size else 0
+
+
+def _group(events: pl.LazyFrame, bounds: tuple[int, int, int], low: int, high: int, passes: int) -> Pairs:
+    """One pass: the pairs of the users whose code is in ``[low, high)``, classified (:func:`group_pairs`).
+
+    Every pair of a user falls in the same pass, so the passes' outputs are disjoint and together equal a
+    single pass's.
+    """
     if passes > 1:
-        selected = selected.filter(pl.col("user_id").hash(seed=0) % passes == part)
-    # The window flags are columns before the group-by, so that it only sums and takes minima, the aggregations
-    # Polars runs on its fast path (a null window time is skipped by the minimum).
-    in_window = timestamp.is_between(train_start, test_start, closed="left")
-    pairs = (
-        selected.with_columns(
-            in_window.cast(pl.UInt32).alias("train_plays"),
-            (timestamp >= test_start).cast(pl.UInt32).alias("eval_plays"),
-            (timestamp < train_start).cast(pl.UInt32).alias("before_plays"),
-            pl.when(in_window).then(timestamp).alias("window_ts"),
-        )
-        .group_by("user_id", "track_id")
-        .agg(
-            timestamp.min().alias("first_ts"),
-            pl.col("window_ts").min(),
-            pl.col("train_plays").sum(),
-            pl.col("eval_plays").sum(),
-            pl.col("before_plays").sum(),
-        )
-    )
-    first_ts = pl.col("first_ts")
-    in_train = pl.col("train_plays") > 0
-    train = pairs.filter(in_train).select(
-        "user_id", "track_id", pl.col("window_ts").alias("first_ts"), pl.col("train_plays").alias("plays")
-    )
-    replayed = pairs.filter(in_train & (first_ts < train_start)).select(pl.len())
-    candidates = pairs.filter(first_ts >= test_start).select(
-        "user_id", "track_id", "first_ts", pl.col("eval_plays").alias("plays")
-    )
-    known_tracks = pairs.filter(first_ts < test_start).select("track_id").unique()
-    before_window = pairs.filter((first_ts < train_start) & ~in_train).select(
-        "user_id", "track_id", "first_ts", pl.col("before_plays").alias("plays")
-    )
-    # The streaming engine reads the log in batches into the group-by, so the events are never all in memory
-    # at once: peak memory follows the number of (user, track) pairs of the pass, not the number of events.
-    frames = pl.collect_all([train, candidates, known_tracks, before_window, replayed], engine="streaming")
-    return _WindowPairs(*frames[:4], replayed=int(frames[4].item()))
+        events = events.filter(pl.col("user_id").is_between(low, high, closed="left"))
+    frame = events.collect()
+    columns = [frame[name].to_numpy() for name in ("user_id", "track_id", "timestamp")]
+    del frame
+    return group_pairs(*columns, bounds)
 
 
-def _assign_val_users(users: pl.Series, config: SplitConfig) -> pl.DataFrame:
-    """Pick the validation users: sort the distinct ids, permute them with the seed, take the first share.
+def _val_users(users: np.ndarray, config: SplitConfig) -> np.ndarray:
+    """Pick the validation users from the sorted distinct ``users``: permute them with the seed, take the first share.
 
-    Sorting first makes the result independent of the row order the group-by happened to produce.
+    Sorted codes are sorted ids, so the result is independent of the row order the grouping happened to produce.
     """
-    distinct = users.unique().sort()
-    order = np.random.default_rng(config.seed).permutation(distinct.len())
-    n_val = int(np.floor(config.val_fraction * distinct.len() + 0.5))
-    chosen = distinct.gather(order[:n_val]) if n_val else distinct.clear()
-    return chosen.to_frame("user_id")
+    order = np.random.default_rng(config.seed).permutation(users.size)
+    n_val = int(np.floor(config.val_fraction * users.size + 0.5))
+    return users[order[:n_val]]
 
 
-def _conform(frame: pl.DataFrame) -> pl.DataFrame:
-    """Cast to the split contract's columns and types and sort, so outputs are byte-for-byte reproducible.
+def _conform(pairs: Pairs, rows: np.ndarray, users: pl.Series, tracks: pl.Series) -> pl.DataFrame:
+    """The split table of ``rows``, codes turned back into ids, in the order of ``pairs``.
 
-    The sort runs on the streaming engine, which sorts the millions of train pairs of a full-size log in
-    parallel chunks; the keys are unique per row, so the order is fully determined.
+    :func:`group_pairs` yields the pairs sorted by (user code, time, track code), and the codes are the ids'
+    ranks, so that is the contract's order by (user_id, first_ts, track_id); the keys are unique per row, so
+    the order, and with it the written file, is fully determined.
     """
-    columns = (pl.col(name).cast(dtype) for name, dtype in SPLIT_SCHEMA.items())
-    return frame.lazy().select(columns).sort(_SORT_KEY).collect(engine="streaming")
+    return pl.DataFrame(
+        {
+            "user_id": users.gather(pairs.user[rows]),
+            "track_id": tracks.gather(pairs.track[rows]),
+            "first_ts": pl.Series(pairs.time[rows]).cast(pl.Datetime("us", "UTC")),
+            "plays": pairs.plays[rows].astype(np.int32),
+        },
+        schema=SPLIT_SCHEMA,
+    )
 
 
 def write_split(result: SplitResult, out_dir: str | os.PathLike[str]) -> None:

@@ -75,7 +75,11 @@ def write_table(
 
     ``metadata`` is stored as JSON under the file-level key ``audiorec`` and read back by
     :func:`read_metadata`; embeddings use it to record the backbone, weights digest, layer and pooling.
+    An ``interactions`` table is stored with its ids as dictionary codes (:func:`write_interactions`).
     """
+    if kind == "interactions":
+        write_interactions(frame if isinstance(frame, pl.DataFrame) else pl.from_arrow(frame), path, metadata)
+        return
     table = to_arrow(frame)
     if kind is not None:
         table = _conform(table, kind)
@@ -89,6 +93,9 @@ def write_table(
 
 def read_table(path: str | os.PathLike[str], kind: str | None = None) -> pl.DataFrame:
     """Read a Parquet table; when ``kind`` is given, check it follows that contract.
+
+    Columns are cast to the contract's types, so an ``interactions`` table comes back with string ids
+    whether they are stored as dictionary codes or as text.
 
     Raises
     ------
@@ -148,3 +155,106 @@ def resolve_audio_path(audio_path: str, tracks_path: str | os.PathLike[str]) -> 
     """
     candidate = Path(audio_path)
     return candidate if candidate.is_absolute() else Path(tracks_path).parent / candidate
+
+
+# -- the interactions table: ids stored once as dictionary codes ------------------------------------------------
+
+INTERACTION_IDS = ("user_id", "track_id")
+"""The id columns of an interactions table, stored as dictionary codes."""
+
+
+def encode_ids(frame: pl.LazyFrame | pl.DataFrame, dictionaries: Mapping[str, pl.Series] | None = None) -> pl.LazyFrame:
+    """The interactions ``frame`` with each id column as a Polars ``Enum`` whose categories are sorted.
+
+    An Enum column is a column of integer codes plus its dictionary of ids; in Parquet it is a dictionary-encoded
+    column whose dictionary Polars keeps in the file, so readers get the codes back without hashing a string
+    per event. Sorted categories make the codes the ranks of the ids: sorting or comparing codes orders rows
+    exactly as the ids would, which lets the split work on integers and still write the rows in id order.
+
+    ``dictionaries`` gives the ids of a column when the caller knows them (a superset is fine, and need not be
+    sorted); the others are collected from ``frame`` in one streaming pass. Ids of an Enum column whose
+    categories are already sorted are kept as they are.
+    """
+    lazy = frame.lazy()
+    schema = lazy.collect_schema()
+    given = dict(dictionaries or {})
+    wanted = [name for name in INTERACTION_IDS if name not in given and not _sorted_enum(schema.get(name))]
+    if wanted:
+        found = lazy.select(pl.col(name).cast(pl.String).unique().implode() for name in wanted)
+        row = found.collect(engine="streaming").row(0)
+        given |= {name: pl.Series(name, values, dtype=pl.String) for name, values in zip(wanted, row, strict=True)}
+    casts = []
+    for name, values in given.items():
+        categories = values.cast(pl.String).drop_nulls().unique().sort()
+        casts.append(pl.col(name).cast(pl.String).cast(pl.Enum(categories)))
+    return lazy.with_columns(casts) if casts else lazy
+
+
+def _sorted_enum(dtype: pl.DataType | None) -> bool:
+    return isinstance(dtype, pl.Enum) and dtype.categories.is_sorted()
+
+
+def write_interactions(
+    frame: pl.LazyFrame | pl.DataFrame,
+    path: str | os.PathLike[str],
+    metadata: Mapping[str, object] | None = None,
+    *,
+    dictionaries: Mapping[str, pl.Series] | None = None,
+) -> None:
+    """Write an "interactions" table atomically, its ids as sorted dictionary codes (:func:`encode_ids`).
+
+    Every source writes its listening log through here, so that the ids are encoded once, when the data is
+    fetched, rather than hashed as strings by every split. A lazy ``frame`` streams into the file (a log of
+    hundreds of millions of events is never held in memory); row order is kept.
+
+    Raises
+    ------
+    SchemaError
+        If a column is missing or the timestamp is not a datetime.
+    """
+    lazy = frame.lazy()
+    schema = lazy.collect_schema()
+    missing = [name for name in SCHEMAS["interactions"].names if name not in schema]
+    if missing:
+        raise SchemaError(f"interactions table lacks column(s) {missing}; it has {schema.names()}")
+    if not isinstance(schema["timestamp"], pl.Datetime):
+        raise SchemaError(f"interactions column timestamp must be a datetime; got {schema['timestamp']}")
+    # As write_table's cast would: a zoned time keeps its instant, a naive one is taken as UTC.
+    timestamp = pl.col("timestamp").dt.cast_time_unit("us")
+    zoned = schema["timestamp"].time_zone is not None
+    timestamp = timestamp.dt.convert_time_zone("UTC") if zoned else timestamp.dt.replace_time_zone("UTC")
+    coded = encode_ids(lazy, dictionaries).with_columns(timestamp)
+    options = {} if metadata is None else {METADATA_KEY.decode(): json.dumps(dict(metadata), sort_keys=True)}
+    with atomic_path(path) as tmp:
+        coded.sink_parquet(tmp, compression="zstd", metadata=options)
+
+
+def scan_interactions(path: str | os.PathLike[str]) -> pl.LazyFrame:
+    """Lazily scan an "interactions" table with its ids as sorted ``Enum`` codes (see :func:`encode_ids`).
+
+    A table whose ids are stored as text (the form before ids were encoded, or one a user wrote) is encoded
+    on read, which costs one more pass over it.
+
+    Raises
+    ------
+    SchemaError
+        Naming the file, when it cannot be read, lacks a column or has a timestamp that is not a datetime.
+    """
+    try:
+        frame = pl.scan_parquet(path)
+        schema = frame.collect_schema()
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise SchemaError(f"{path}: cannot read Parquet table: {error}") from error
+    missing = [name for name in SCHEMAS["interactions"].names if name not in schema]
+    if missing:
+        raise SchemaError(f"{path}: interactions table lacks column(s) {missing}; it has {schema.names()}")
+    bad = [f"{name} ({schema[name]})" for name in INTERACTION_IDS if not _id_type(schema[name])]
+    if bad:
+        raise SchemaError(f"{path}: interactions id column(s) {bad} must be text or dictionary-encoded text")
+    if not isinstance(schema["timestamp"], pl.Datetime):
+        raise SchemaError(f"{path}: interactions column timestamp must be a datetime; got {schema['timestamp']}")
+    return encode_ids(frame)
+
+
+def _id_type(dtype: pl.DataType) -> bool:
+    return isinstance(dtype, pl.String | pl.Categorical | pl.Enum) or dtype.is_integer()

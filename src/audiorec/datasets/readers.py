@@ -8,7 +8,6 @@ or vanishing silently.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import zoneinfo
@@ -22,9 +21,8 @@ import polars as pl
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from audiorec.atomic import atomic_path
 from audiorec.errors import DatasetError, ParameterError
-from audiorec.tables import METADATA_KEY
+from audiorec.tables import write_interactions
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +234,7 @@ class EventLog:
         dropped.add("events", reason, int(counts["bad_timestamp"].sum()))
 
     def write(self, tracks: Sequence[str], path: Path, metadata: Mapping[str, Any]) -> None:
-        """Stream the valid events of ``tracks`` into an interactions table (atomically), without sorting.
+        """Stream the valid events of ``tracks`` into an interactions table (atomically, ids coded), unsorted.
 
         The split groups by (user, track) and never relies on row order, and sorting hundreds of millions
         of rows would be the most expensive step of the whole fetch.
@@ -248,10 +246,9 @@ class EventLog:
             & pl.col("timestamp").is_not_null()
             & pl.col("track_id").is_in(keep.implode())
         ).select("user_id", "track_id", "timestamp")
-        with atomic_path(path) as tmp:
-            events.sink_parquet(
-                tmp, compression="zstd", metadata={METADATA_KEY.decode(): json.dumps(dict(metadata), sort_keys=True)}
-            )
+        # The ids are written as dictionary codes, so the split never hashes a string per event; the track
+        # dictionary is known here, the users' is collected in one more streaming pass (user column only).
+        write_interactions(events, path, metadata, dictionaries={"track_id": keep})
 
 
 def _identifier(column: str) -> pl.Expr:

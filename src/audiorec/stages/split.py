@@ -7,16 +7,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 log = logging.getLogger(__name__)
 
 
 def split_dataset(interactions_path: str | Path, split_options: Mapping[str, Any], out_dir: str | Path) -> None:
     """Temporal split of a listening log into train/val/test/cold_test tables and their statistics."""
     from audiorec.split import SplitConfig, temporal_split, write_split
+    from audiorec.tables import scan_interactions
 
-    interactions = pl.scan_parquet(interactions_path)
+    interactions = scan_interactions(interactions_path)
     result = temporal_split(interactions, SplitConfig.from_mapping(split_options))
     write_split(result, out_dir)
     log.info("split statistics:\n%s", result.statistics())
