@@ -5,6 +5,9 @@ from __future__ import annotations
 import bz2
 import hashlib
 import io
+import os
+import shutil
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -12,6 +15,7 @@ from pathlib import Path
 import pytest
 from loopback import Site, serve
 
+from audiorec import archives
 from audiorec.archives import extract_archive
 from audiorec.download import DownloadSpec, fetch, file_digest, substitute_downloads
 from audiorec.errors import DownloadError, ParameterError
@@ -211,3 +215,53 @@ def test_options_refer_to_downloads_by_placeholder() -> None:
     }
     with pytest.raises(ParameterError, match=r"datasets.fma.options: \{download:audio\} names no declared download"):
         substitute_downloads({"a": "{download:audio}"}, locations, "datasets.fma.options")
+
+
+@pytest.fixture(params=["lbzip2", "python"])
+def bzip2_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Decompress bz2 through lbzip2 (skipped where it is not installed) or, with it hidden, through Python."""
+    real_which = shutil.which
+    if request.param == "lbzip2":
+        if real_which("lbzip2") is None:
+            pytest.skip("lbzip2 is not installed")
+    else:
+        monkeypatch.setattr(archives.shutil, "which", lambda name, *a, **k: None)
+    return request.param
+
+
+def test_bz2_decompresses_by_either_route_with_progress_on_compressed_bytes(
+    tmp_path: Path, bzip2_route: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = b"".join(b"user_%d\ttrack_%d\t2019-02-20 13:45:07\n" % (i, i % 97) for i in range(200_000))
+    compressed = tmp_path / "userid_trackid_timestamp.tsv.bz2"
+    compressed.write_bytes(bz2.compress(lines))
+    counted: list[int] = []
+    real_update = archives.tqdm.update
+    monkeypatch.setattr(archives.tqdm, "update", lambda bar, n=1: counted.append(n) or real_update(bar, n))
+    out = extract_archive(compressed, "bz2", tmp_path / "events", progress=True)
+    assert (out / "userid_trackid_timestamp.tsv").read_bytes() == lines
+    assert sum(counted) == compressed.stat().st_size  # the bar ends at the compressed size
+
+
+def test_corrupt_bz2_fails_by_either_route_and_leaves_nothing(tmp_path: Path, bzip2_route: str) -> None:
+    broken = tmp_path / "events.tsv.bz2"
+    broken.write_bytes(bz2.compress(b"x" * 100_000)[:-20])  # cut short
+    with pytest.raises(DownloadError, match=r"events.tsv.bz2: cannot decompress \(bz2"):
+        extract_archive(broken, "bz2", tmp_path / "events", progress=False)
+    assert not (tmp_path / "events").exists()
+
+
+def test_lbzip2_is_the_route_where_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parallel tool is looked up and run for bz2: a stand-in on PATH that records its call proves it."""
+    tool = tmp_path / "bin" / "lbzip2"
+    tool.parent.mkdir()
+    record = tmp_path / "called"
+    script = "import bz2, sys; sys.stdout.buffer.write(bz2.decompress(sys.stdin.buffer.read()))"
+    tool.write_text(f'#!/bin/sh\necho "$@" > {record}\nexec {sys.executable} -c "{script}"\n')
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{os.environ['PATH']}")
+    compressed = tmp_path / "events.tsv.bz2"
+    compressed.write_bytes(bz2.compress(b"a\tb\n"))
+    out = extract_archive(compressed, "bz2", tmp_path / "events", progress=False)
+    assert (out / "events.tsv").read_bytes() == b"a\tb\n"
+    assert record.read_text().split() == ["-d", "-c"]
