@@ -208,6 +208,10 @@ def child(task: str, first: str, second: str) -> None:
     start = time.perf_counter()
     if task == "fetch":
         fetch_dataset("music4all_onion", json.loads(first), second)
+    elif task == "extract":
+        from audiorec.archives import extract_archive
+
+        extract_archive(first, "bz2", second, progress=False)
     else:
         runners = {
             "polars": run_polars,

@@ -162,6 +162,11 @@ def resolve_audio_path(audio_path: str, tracks_path: str | os.PathLike[str]) -> 
 INTERACTION_IDS = ("user_id", "track_id")
 """The id columns of an interactions table, stored as dictionary codes."""
 
+INTERACTIONS_ROW_GROUP = 2_000_000
+"""Rows per Parquet row group of an interactions table. Every row group carries its own dictionary pages, which a
+reader maps onto the ids once per group: with Polars' default (~120k rows) a 5M-event log took 5.5 s to read,
+in groups of 1M rows 1.0 s. A group of this size buffers about 32 MB of codes and times while it is written."""
+
 
 def encode_ids(frame: pl.LazyFrame | pl.DataFrame, dictionaries: Mapping[str, pl.Series] | None = None) -> pl.LazyFrame:
     """The interactions ``frame`` with each id column as a Polars ``Enum`` whose categories are sorted.
@@ -226,7 +231,7 @@ def write_interactions(
     coded = encode_ids(lazy, dictionaries).with_columns(timestamp)
     options = {} if metadata is None else {METADATA_KEY.decode(): json.dumps(dict(metadata), sort_keys=True)}
     with atomic_path(path) as tmp:
-        coded.sink_parquet(tmp, compression="zstd", metadata=options)
+        coded.sink_parquet(tmp, compression="zstd", metadata=options, row_group_size=INTERACTIONS_ROW_GROUP)
 
 
 def scan_interactions(path: str | os.PathLike[str]) -> pl.LazyFrame:

@@ -5,7 +5,10 @@ Onion files on Zenodo, https://zenodo.org/records/6609677):
 
 * ``listening_events``: ``userid_trackid_timestamp.tsv``, tab-separated with the header row
   ``user_id  track_id  timestamp`` and times like ``2019-02-20 13:45:07``, which are UTC. The full log has
-  about 252 million events, so it is scanned lazily and streamed into ``interactions.parquet``;
+  about 252 million events, so it is scanned lazily and streamed into ``interactions.parquet``, its ids
+  written once as dictionary codes (:func:`audiorec.tables.write_interactions`). The release's
+  ``userid_trackid_timestamp.tsv.bz2`` unpacks through ``lbzip2`` on every core where it is installed
+  (:func:`audiorec.archives.extract_archive`);
 * ``audio_dir``: Music4All's ``audios/`` folder of 30-second clips ``<track_id>.mp3``;
 * ``mfcc_stats`` (optional): ``id_mfcc_stats.tsv``, an ``id`` column and 104 numbers per track, the means
   of 13 MFCCs and the 91 entries of their covariance's upper triangle, in the file's column order. The
