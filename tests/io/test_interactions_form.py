@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from dataset_fixtures import write_local, write_onion
 
+from audiorec import tables
 from audiorec.errors import SchemaError
 from audiorec.split import SplitConfig, temporal_split, write_split
 from audiorec.stages import fetch_dataset, split_dataset
@@ -126,3 +127,11 @@ def test_every_listening_source_writes_the_coded_form(tmp_path: Path) -> None:
     small = {"n_tracks": 24, "n_users": 20, "n_artists": 6, "clip_seconds": 1.0, "n_playlists": 4}
     fetch_dataset("demo", small, tmp_path / "demo_data")
     _assert_coded(tmp_path / "demo_data" / "interactions.parquet")
+
+
+def test_row_groups_are_large_so_readers_map_few_dictionaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each row group carries its own dictionaries; the writer sets the group size rather than Polars' small default."""
+    monkeypatch.setattr(tables, "INTERACTIONS_ROW_GROUP", 1_000)
+    write_interactions(_log(5_000).lazy(), tmp_path / "interactions.parquet")
+    metadata = pq.ParquetFile(tmp_path / "interactions.parquet").metadata
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [1_000] * 5
