@@ -313,6 +313,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, nargs="+", default=[10_000_000, 30_000_000, 100_000_000])
     parser.add_argument("--pandas-max-events", type=int, default=100_000_000, help="skip pandas above this size")
     parser.add_argument("--object-max-events", type=int, default=30_000_000, help="skip pandas_object above this")
+    parser.add_argument("--codes-max-events", type=int, default=100_000_000, help="skip pandas_codes above this")
     parser.add_argument("--users", type=int, default=120_000)
     parser.add_argument("--tracks", type=int, default=56_000)
     parser.add_argument("--memory-limit-gb", type=float, default=20.0)
@@ -347,6 +348,9 @@ def main() -> None:
                     continue
                 if implementation == "pandas_object" and size > args.object_max_events:
                     row[implementation] = {"status": "not run (--object-max-events)"}
+                    continue
+                if implementation == "pandas_codes" and size > args.codes_max_events:
+                    row[implementation] = {"status": "not run (--codes-max-events)"}
                     continue
                 out = folder / f"{implementation}_{size}"
                 source = coded if implementation in CODED else log
