@@ -248,10 +248,11 @@ def _microseconds(moment: datetime) -> int:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-EVENTS_PER_PASS = 200_000_000
-"""Events grouped in one pass. Grouping holds about 32 bytes per event at its peak (the codes and times as read,
-and the same events scattered by user), so a larger log is grouped in several passes over disjoint ranges of
-users, at the cost of reading it once per pass: 200 million events stay near 6.4 GB."""
+EVENTS_PER_PASS = 100_000_000
+"""Events grouped in one pass. A pass holds its events' codes and times twice (as read, and scattered by user,
+16 bytes each) besides its pairs: a generated 100-million-event log (32M pairs) peaked at 5.4 GB in one pass
+(benchmarks/split_scale.py). A larger log is grouped in several passes over disjoint ranges of users, at the
+cost of reading it once per pass, so that the Onion's 252 million events stay under 8 GB."""
 
 
 def temporal_split(
