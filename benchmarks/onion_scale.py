@@ -3,7 +3,8 @@
 The world is `config/examples/onion_scale.yaml` (17k train users, ~57k train items, 5M train pairs, ~12k
 evaluated users; item vectors of 200, 1024 and 4800 dimensions). On a CPU the run keeps what two cores can
 finish: every KNN, popularity and random row with its shuffled controls at all three widths, the Shallow Net
-at 200 and 1024 dimensions and BERT4Rec at 200, each trained for one epoch cut after `--max-batches` batches.
+at 200 and 1024 dimensions and BERT4Rec at 200, each trained for one epoch cut after `--max-batches` batches
+(`--steps-only`: no trained model in the workflow, every width timed by steps).
 Beside the workflow, in the same process and run:
 
 * every rule's wall time and peak memory, from its `benchmark:` file;
@@ -54,6 +55,9 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine")
     parser.add_argument("--full", action="store_true", help="every width for every trained model")
+    parser.add_argument(
+        "--steps-only", action="store_true", help="time the trained models by steps only, not in the workflow"
+    )
     parser.add_argument("--faiss-users", type=int, default=300, help="users timed in the per-user FAISS loop")
     parser.add_argument("--scale", default="onion", help="the synthetic world's preset (tiny: a smoke run)")
     args = parser.parse_args()
@@ -130,6 +134,10 @@ def run_config(args: argparse.Namespace) -> dict:
     """The example's config; on a CPU, the trained models at the widths two cores can finish (module docstring)."""
     config = yaml.safe_load(CONFIG.read_text())
     config["datasets"][DATASET]["options"]["scale"] = args.scale
+    if args.steps_only:
+        config["models"] = {
+            name: model for name, model in config["models"].items() if model["kind"].split("_")[0] not in PAPER_EPOCHS
+        }
     for model in config["models"].values():
         options = model.setdefault("options", {})
         kind = model["kind"].removesuffix("_random")

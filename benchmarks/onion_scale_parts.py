@@ -207,14 +207,15 @@ def _bert4rec_step(width: int, n_items: int, options, device: str) -> float:
             module.masked_loss(inputs, masked, targets).backward()
             optimizer.step()
 
-        seconds[size] = _time(step, device)
+        seconds[size] = _time(step, device, warm_up=not seconds)
     per_sequence = max(seconds[8] - seconds[4], 0.0) / 4
     fixed = seconds[4] - 4 * per_sequence
     return fixed + per_sequence * options.batch_size
 
 
-def _time(step, device: str) -> float:
-    step()  # warm-up: allocations and kernel choices
+def _time(step, device: str, warm_up: bool = True) -> float:
+    if warm_up:  # allocations and kernel choices
+        step()
     _sync(device)
     started = time.perf_counter()
     step()

@@ -48,4 +48,4 @@ def shuffle_rows(vectors: np.ndarray, seed: int) -> np.ndarray:
     True
     """
     permutation = np.random.default_rng(seed).permutation(len(vectors))
-    return np.asarray(vectors)[permutation].copy()
+    return np.asarray(vectors)[permutation]  # indexing with an array already copies: one copy, not two

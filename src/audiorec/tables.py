@@ -88,7 +88,17 @@ def write_table(
         existing[METADATA_KEY] = json.dumps(dict(metadata), sort_keys=True).encode()
         table = table.replace_schema_metadata(existing)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd", row_group_size=_rows_per_group(table))
+
+
+ROW_GROUP_BYTES = 64 * 2**20
+"""Uncompressed bytes per Parquet row group: a reader holds one group at a time, so an embeddings table of the
+Onion's 109k tracks at 4800-d (2.1 GB) streams in 64 MB steps instead of being materialised whole."""
+
+
+def _rows_per_group(table: pa.Table) -> int:
+    bytes_per_row = table.nbytes / max(table.num_rows, 1)
+    return max(1024, int(ROW_GROUP_BYTES / max(bytes_per_row, 1.0)))
 
 
 def read_table(path: str | os.PathLike[str], kind: str | None = None) -> pl.DataFrame:
@@ -135,16 +145,31 @@ def embeddings_table(track_ids: list[str], vectors: np.ndarray) -> pa.Table:
 
 
 def read_embeddings(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
-    """Read an embeddings table into track ids and a ``(n_tracks, D)`` float32 matrix."""
-    table = pq.read_table(path)
-    if "track_id" not in table.column_names or "embedding" not in table.column_names:
+    """Read an embeddings table into track ids and a ``(n_tracks, D)`` float32 matrix.
+
+    The vectors are copied one row group at a time into a preallocated matrix, so reading takes the matrix's size
+    and one group (:data:`ROW_GROUP_BYTES`), not the two to four whole copies that materialising and flattening
+    the Arrow table cost: a 4800-d table of the Onion's 109k tracks (2 GB) peaked at 7.9 GB that way, 2.3 GB now.
+    """
+    source = pq.ParquetFile(path, pre_buffer=False)
+    schema = source.schema_arrow
+    if "track_id" not in schema.names or "embedding" not in schema.names:
         raise SchemaError(f"{path}: embeddings table needs columns track_id and embedding")
-    column = table.column("embedding").combine_chunks()
-    if not pa.types.is_fixed_size_list(column.type):
-        raise SchemaError(f"{path}: column embedding has type {column.type}, expected fixed_size_list<float32>")
-    dim = column.type.list_size
-    values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    return table.column("track_id").to_pylist(), values.reshape(-1, dim)
+    column_type = schema.field("embedding").type
+    if not pa.types.is_fixed_size_list(column_type):
+        raise SchemaError(f"{path}: column embedding has type {column_type}, expected fixed_size_list<float32>")
+    dim = column_type.list_size
+    vectors = np.empty((source.metadata.num_rows, dim), dtype=np.float32)
+    track_ids: list[str] = []
+    start = 0
+    batch_rows = max(1024, ROW_GROUP_BYTES // (4 * dim))
+    for group in range(source.num_row_groups):  # one group at a time: the reader would otherwise read ahead
+        for part in source.iter_batches(batch_rows, row_groups=[group], columns=["track_id", "embedding"]):
+            values = part.column("embedding").flatten().to_numpy(zero_copy_only=False)
+            vectors[start : start + part.num_rows] = values.reshape(-1, dim)
+            track_ids += part.column("track_id").to_pylist()
+            start += part.num_rows
+    return track_ids, vectors
 
 
 def resolve_audio_path(audio_path: str, tracks_path: str | os.PathLike[str]) -> Path:

@@ -371,6 +371,7 @@ def test_shard_stores_every_layer_and_gather_selects_one_without_recomputing(tmp
         metadata = read_metadata(out)
         assert metadata["weights_sha256"] == sha and metadata["layer"] == layer and metadata["sample_rate"] == 16000
         assert metadata["layers"] == ["mean_pool", "max_pool", "penultimate"] and metadata["precision"] == "float32"
+        assert metadata["device"] == "cpu"
     assert shard[0].stat().st_mtime_ns == stamp
     with pytest.raises(ParameterError, match="layer 'mean' needs layers of one size"):
         gather_embeddings([shard[0]], [shard[1]], "musicnn", "mean", tmp_path / "m.parquet", tmp_path / "f.parquet")

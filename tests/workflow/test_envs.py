@@ -21,7 +21,18 @@ ENVS = REPO / "envs"
 CONFIGS = [REPO / "config" / "config.yaml", *sorted((REPO / "config" / "examples").glob("*.yaml"))]
 
 KEY_PACKAGES = {
-    "tables": {"numpy", "scipy", "numba", "polars", "pyarrow", "scikit-learn", "matplotlib", "pyyaml", "jsonschema", "tqdm"},
+    "tables": {
+        "numpy",
+        "scipy",
+        "numba",
+        "polars",
+        "pyarrow",
+        "scikit-learn",
+        "matplotlib",
+        "pyyaml",
+        "jsonschema",
+        "tqdm",
+    },
     "torch": {"torch", "numpy", "polars", "pyarrow", "librosa", "soundfile", "soxr", "transformers", "safetensors"},
     "download": {"huggingface-hub", "numpy", "polars", "pyarrow", "pyyaml", "tqdm"},
 }

@@ -241,10 +241,9 @@ def test_tables_and_logs_record_where_each_computation_ran(workdir):
     from audiorec.tables import read_metadata
 
     results = workdir / "results/demo"
-    assert read_metadata(results / "embeddings/ssl_adjacent.parquet")["device"] == "cpu"
     assert read_metadata(results / "embeddings/mfcc.parquet")["device"] == "cpu"
     for run in ("knn/mfcc", "shallow/mfcc", "bert4rec/mfcc", "popularity/none"):
         assert read_metadata(results / f"runs/{run}/seed0/recommendations.parquet")["device"] == "cpu", run
     assert "training on cpu" in (results / "logs/train_recommender/shallow/mfcc/seed0.log").read_text()
-    shard_log = next((results / "logs/embed_shard/ssl_adjacent").glob("*.log")).read_text()
-    assert "extracting on cpu in float32" in shard_log
+    shard_log = next((results / "logs/embed_shard/mfcc").glob("*.log")).read_text()
+    assert "mfcc: extracting on cpu in float32" in shard_log
