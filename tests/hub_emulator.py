@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback import running_server
 
 _RESOLVE = re.compile(r"/(?P<repo>[^/]+/[^/]+)/resolve/(?P<revision>[^/]+)/(?P<file>.+)")
 
@@ -101,13 +102,6 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve_hub(hub: Hub) -> Iterator[Hub]:
     """Run the emulator for the duration of the block; ``hub.endpoint`` is set to ``http://127.0.0.1:PORT``."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(hub))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    hub.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with running_server(_handler(hub)) as base_url:
+        hub.endpoint = base_url
         yield hub
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

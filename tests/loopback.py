@@ -69,15 +69,22 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve(site: Site) -> Iterator[Site]:
-    """Run the server for the duration of the block; ``site.base_url`` is set to ``http://127.0.0.1:PORT``."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(site))
+def running_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free port of 127.0.0.1 in a thread for the duration of the block; yields the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    site.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        yield site
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def serve(site: Site) -> Iterator[Site]:
+    """Run the server for the duration of the block; ``site.base_url`` is set to ``http://127.0.0.1:PORT``."""
+    with running_server(_handler(site)) as base_url:
+        site.base_url = base_url
+        yield site
