@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 
-from loopback import running_server
+from loopback import running_server, send_body
 
 _RESOLVE = re.compile(r"/(?P<repo>[^/]+/[^/]+)/resolve/(?P<revision>[^/]+)/(?P<file>.+)")
 
@@ -88,13 +88,9 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if not with_body:
                 return
-            if not range_header and match["file"] in hub.cut_once:
-                hub.cut_once.discard(match["file"])
-                self.wfile.write(body[: len(body) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                return
-            self.wfile.write(body[start:])
+            cut = not range_header and match["file"] in hub.cut_once
+            hub.cut_once -= {match["file"]} if cut else set()
+            send_body(self, body, start, cut)
 
     return Handler
 

@@ -57,15 +57,21 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send_response(200)
             self.send_header("Content-Length", str(len(body) - start))
             self.end_headers()
-            if not range_header and self.path in site.cut_once:
-                site.cut_once.discard(self.path)
-                self.wfile.write(body[: len(body) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                return
-            self.wfile.write(body[start:])
+            cut = not range_header and self.path in site.cut_once
+            site.cut_once -= {self.path} if cut else set()
+            send_body(self, body, start, cut)
 
     return Handler
+
+
+def send_body(handler: BaseHTTPRequestHandler, body: bytes, start: int, cut: bool) -> None:
+    """Write ``body`` from ``start``; ``cut`` sends half of it and closes, as a dropped connection would."""
+    if cut:
+        handler.wfile.write(body[: len(body) // 2])
+        handler.wfile.flush()
+        handler.close_connection = True
+        return
+    handler.wfile.write(body[start:])
 
 
 @contextmanager
