@@ -45,14 +45,15 @@ def resolved_spec(kind: str, options: dict) -> dict:
     As in the workflow, ``weights: published`` (or no ``weights`` on a size with a published source) takes the
     pinned release; here the command itself downloads it, as rule ``download_weights`` would.
     """
-    from audiorec.published_weights import backbone_spec, resolve_weights
+    from audiorec.published_weights import resolve_backbone
 
-    source = resolve_weights("cli", kind, options)
-    if source is not None:
-        from audiorec.weights_fetch import ensure_local_copy
+    source, resolved = resolve_backbone("cli", kind, options)
+    if source is None:
+        return {"kind": kind, "options": resolved}
+    from audiorec.weights_fetch import ensure_local_copy
 
-        ensure_local_copy(source)
-    return backbone_spec("cli", kind, options)
+    ensure_local_copy(source)
+    return {"kind": kind, "options": resolved, "published": source.expected_files()}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -269,27 +269,17 @@ def resolve_weights(backbone: str, kind: str, options: Mapping[str, Any]) -> Pub
     return source
 
 
-def backbone_spec(backbone: str, kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """What an extraction job builds a backbone from: its kind, resolved options and any published source.
+def resolve_backbone(backbone: str, kind: str, options: Mapping[str, Any]) -> tuple[PublishedSource | None, dict]:
+    """The published source a backbone's options ask for (or None), and the options it is built from.
 
-    The ``published`` block carries the source's origin and every local file's digest, which the job checks
-    before it loads them (:func:`verify_local_copy`), so a file placed by hand is verified too.
+    Published weights become their local copy (with the source's own options, such as MusicFM's statistics, where
+    the backbone sets none); ``random`` becomes no weights; a local path stays as it is.
     """
-    spec: dict[str, Any] = {"kind": kind, "options": backbone_options(backbone, kind, options)}
     source = resolve_weights(backbone, kind, options)
+    others = {key: value for key, value in options.items() if key != "weights"}
     if source is not None:
-        spec["published"] = source.expected_files()
-    return spec
-
-
-def backbone_options(backbone: str, kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The options a backbone is built from: published weights replaced by their local copy, ``random`` by None."""
-    source = resolve_weights(backbone, kind, options)
-    if source is not None:
-        return source.resolved_options({key: value for key, value in options.items() if key != "weights"})
-    if options.get("weights") == RANDOM:
-        return {key: value for key, value in options.items() if key != "weights"}
-    return dict(options)
+        return source, source.resolved_options(others)
+    return None, others if options.get("weights") == RANDOM else dict(options)
 
 
 def _listing() -> list[str]:

@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from audiorec.atomic import atomic_path
@@ -79,7 +80,9 @@ def _hub_download(source: PublishedSource, file: PublishedFile, progress: bool) 
     return Path(hf_hub_download(repo_id=source.repo, filename=file.name, revision=source.revision))
 
 
-def _with_retries(attempt, source: PublishedSource, file: PublishedFile, retries: int, backoff_s: float) -> Path:
+def _with_retries(
+    attempt: Callable[[], Path], source: PublishedSource, file: PublishedFile, retries: int, backoff_s: float
+) -> Path:
     """Run ``attempt``, retrying transient failures (5xx, 429, lost connections) with exponential backoff."""
     from huggingface_hub.errors import (
         EntryNotFoundError,

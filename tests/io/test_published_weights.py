@@ -16,9 +16,9 @@ from audiorec.backbones.shipped import shipped_config, shipped_sizes
 from audiorec.errors import DownloadError, ParameterError
 from audiorec.published_weights import (
     WEIGHTS_ROOT,
-    backbone_options,
     parse_source,
     registry,
+    resolve_backbone,
     resolve_weights,
     verify_local_copy,
 )
@@ -87,18 +87,18 @@ def test_every_shipped_source_is_pinned_checksummed_and_names_a_shipped_architec
 
 
 def test_omitted_or_published_weights_resolve_to_the_local_copy_and_random_stays_random():
-    options = backbone_options("fm", "musicfm", {"size": "25hz"})
+    options = resolve_backbone("fm", "musicfm", {"size": "25hz"})[1]
     assert options["weights"] == f"{WEIGHTS_ROOT}/musicfm-25hz-msd/pretrained_msd.pt"
     assert options["stats"] == f"{WEIGHTS_ROOT}/musicfm-25hz-msd/msd_stats.json"
-    fma = backbone_options("fm", "musicfm", {"size": "25hz", "weights": "published:musicfm-25hz-fma"})
+    fma = resolve_backbone("fm", "musicfm", {"size": "25hz", "weights": "published:musicfm-25hz-fma"})[1]
     assert fma["stats"].endswith("fma_stats.json") and fma["weights"].endswith("pretrained_fma.pt")
-    assert backbone_options("m", "mert", {"size": "v1-95M", "weights": "published"})["weights"] == (
+    assert resolve_backbone("m", "mert", {"size": "v1-95M", "weights": "published"})[1]["weights"] == (
         f"{WEIGHTS_ROOT}/mert-v1-95m"
     )
-    assert "weights" not in backbone_options("m", "mert", {"size": "v1-95M", "weights": "random"})
-    assert backbone_options("m", "mert", {"size": "tiny"}) == {"size": "tiny"}
-    assert backbone_options("m", "mert", {"size": "v1-95M", "weights": "/models/mert"})["weights"] == "/models/mert"
-    own = backbone_options("fm", "musicfm", {"size": "25hz", "stats": "/my/stats.json"})
+    assert "weights" not in resolve_backbone("m", "mert", {"size": "v1-95M", "weights": "random"})[1]
+    assert resolve_backbone("m", "mert", {"size": "tiny"})[1] == {"size": "tiny"}
+    assert resolve_backbone("m", "mert", {"size": "v1-95M", "weights": "/models/mert"})[1]["weights"] == "/models/mert"
+    own = resolve_backbone("fm", "musicfm", {"size": "25hz", "stats": "/my/stats.json"})[1]
     assert own["stats"] == "/my/stats.json"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from audiorec.backbones import BACKBONES, BackboneTraits
 from audiorec.controls import MATCH, NO_BACKBONE, SHUFFLED_SUFFIX, WIDTH_SUFFIX, matches_width
 from audiorec.errors import ParameterError
-from audiorec.published_weights import PublishedSource, backbone_options, resolve_weights
+from audiorec.published_weights import PublishedSource, resolve_backbone
 from audiorec.recommenders import RECOMMENDERS, ModelTraits
 
 WIDTH_PLACEHOLDER = 1
@@ -47,8 +47,7 @@ class BackbonePlan:
         options = entry.get("options") or {}
         published = None
         if _takes_weights(kind, traits):
-            published = resolve_weights(name, kind, options)
-            options = backbone_options(name, kind, options)
+            published, options = resolve_backbone(name, kind, options)
         checked = BACKBONES.check_options(kind, options, f"{where}.options")
         return cls(name, kind, options, entry.get("layer", "last"), traits, checked, published)
 
