@@ -80,6 +80,17 @@ def write_onion(root: Path, n_tracks: int = 12, *, extra_rows: bool = False) -> 
     return {"events": events, "audio_dir": root / "audios", "mfcc_stats": stats, "track_ids": track_ids}
 
 
+def local_options(files: dict[str, Path]) -> dict[str, str]:
+    """The ``local`` source's options for a collection :func:`write_local` wrote (its custom column names)."""
+    return {
+        "interactions": str(files["interactions"]),
+        "audio_dir": str(files["audio_dir"]),
+        "user_column": "listener",
+        "track_column": "song",
+        "timestamp_column": "played_at",
+    }
+
+
 def write_local(root: Path, n_tracks: int = 12) -> dict[str, Path]:
     """A user's own collection: ``listens.csv`` with custom column names and ISO times, ``music/<genre>/*.flac``."""
     track_ids = [f"{'rock' if i % 2 else 'jazz'}/song{i:02d}" for i in range(n_tracks)]

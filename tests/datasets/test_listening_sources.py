@@ -13,6 +13,7 @@ import pytest
 from dataset_fixtures import (
     dropped_counts,
     listening_events,
+    local_options,
     write_local,
     write_onion,
     written_tables,
@@ -103,13 +104,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_local_audio_folder_and_custom_columns(local: dict, tmp_path: Path) -> None:
-    options = {
-        "interactions": str(local["interactions"]),
-        "audio_dir": str(local["audio_dir"]),
-        "user_column": "listener",
-        "track_column": "song",
-        "timestamp_column": "played_at",
-    }
+    options = local_options(local)
     fetch_dataset("local", options, tmp_path)
     assert written_tables(tmp_path) == {"tracks", "interactions"}
     tracks = read_table(tmp_path / "tracks.parquet", "tracks")

@@ -10,7 +10,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dataset_fixtures import write_local, write_onion
+from dataset_fixtures import local_options, write_local, write_onion
 
 from audiorec import tables
 from audiorec.errors import SchemaError
@@ -115,13 +115,7 @@ def test_every_listening_source_writes_the_coded_form(tmp_path: Path) -> None:
     )
     _assert_coded(tmp_path / "onion_data" / "interactions.parquet")
     local = write_local(tmp_path / "local")
-    options = {
-        "interactions": str(local["interactions"]),
-        "audio_dir": str(local["audio_dir"]),
-        "user_column": "listener",
-        "track_column": "song",
-        "timestamp_column": "played_at",
-    }
+    options = local_options(local)
     fetch_dataset("local", options, tmp_path / "local_data")
     _assert_coded(tmp_path / "local_data" / "interactions.parquet")
     small = {"n_tracks": 24, "n_users": 20, "n_artists": 6, "clip_seconds": 1.0, "n_playlists": 4}
