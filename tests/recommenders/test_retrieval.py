@@ -126,6 +126,26 @@ def test_ties_break_by_the_lower_index_across_blocks_and_padding_follows_the_unh
         top_k_unheard(lambda rows: np.full((rows.stop - rows.start, 6), np.nan), excluded, 2)
 
 
+@pytest.mark.parametrize("distinct_scores", [3, 40, None])
+def test_top_k_is_the_lexicographic_order_whether_or_not_ties_straddle_the_cut(rng, distinct_scores):
+    """Coarse scores put ties across the K-th place in most rows (ranked again by exact keys), continuous
+    scores in none (the float top-k alone); both must equal (score descending, index ascending)."""
+    n_users, n_items, k = 60, 50, 7
+    if distinct_scores is None:
+        scores = rng.standard_normal((n_users, n_items)).astype(np.float32)
+    else:
+        scores = rng.integers(0, distinct_scores, (n_users, n_items)).astype(np.float32)
+    heard = rng.random((n_users, n_items)) < 0.2
+    heard[0, 3:] = True  # fewer unheard items than k: padding after them
+    excluded = heard_matrix(*np.nonzero(heard), n_users, n_items)
+    top_scores, top_items = top_k_unheard(lambda rows: scores[rows], excluded, k, rows_per_block=16)
+    for user in range(n_users):
+        masked = np.where(heard[user], -np.inf, scores[user])
+        order = [int(i) for i in np.lexsort((np.arange(n_items), -masked)) if np.isfinite(masked[i])][:k]
+        assert top_items[user].tolist() == order + [-1] * (k - len(order))
+        np.testing.assert_array_equal(top_scores[user, : len(order)], masked[order])
+
+
 def test_tracks_heard_before_the_window_leave_the_ranking_but_not_the_profile():
     """u1 heard A before the training window and again inside it, and B only before it: A is in u1's profile
     (train), and neither A nor B is ever recommended to u1."""
