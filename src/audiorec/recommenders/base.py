@@ -32,10 +32,13 @@ class Catalogue:
         if len(set(ids.tolist())) != len(ids):
             raise ParameterError("catalogue track ids must be unique")
         order = np.argsort(ids.astype(str), kind="stable")
-        vectors = None if embeddings is None else np.asarray(embeddings, dtype=np.float32)[order]
+        vectors = None if embeddings is None else np.asarray(embeddings, dtype=np.float32)
         if vectors is not None and vectors.shape[0] != len(ids):
             raise ParameterError(f"{len(ids)} track ids but {vectors.shape[0]} embedding rows")
-        return cls(track_ids=ids[order], embeddings=vectors)
+        if np.any(order != np.arange(len(ids))):  # candidate sets come sorted: no 1 GB copy of a wide table then
+            ids = ids[order]
+            vectors = None if vectors is None else vectors[order]
+        return cls(track_ids=ids, embeddings=vectors)
 
     def __len__(self) -> int:
         return len(self.track_ids)

@@ -7,8 +7,11 @@ initial user table), so both must compute them the same way for their results to
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from audiorec.errors import ParameterError
 from audiorec.recommenders.base import Catalogue
@@ -51,13 +54,30 @@ def pretrained_rows(catalogue: Catalogue, embeddings: np.ndarray, standardize: b
 
 
 def mean_of_heard(heard: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-    """Each user's mean item vector over their distinct heard items (zeros for a user with none)."""
+    """Each user's mean item vector over their distinct heard items (zeros for a user with none).
+
+    The sparse product gathers a whole item row per heard pair, so it is bound by memory traffic (5M pairs of
+    4800-d rows move ~90 GB); scipy releases the GIL, so blocks of users run on torch's threads side by side.
+    """
     matrix = sp.csr_matrix(heard, dtype=np.float32)
-    counts = np.asarray(matrix.sum(axis=1)).ravel()
-    return np.asarray(matrix @ items / np.maximum(counts, 1.0)[:, None], dtype=np.float32)
+    items = np.ascontiguousarray(items, dtype=np.float32)
+    counts = np.maximum(np.asarray(matrix.sum(axis=1)).ravel(), 1.0)
+    means = np.empty((matrix.shape[0], items.shape[1]), dtype=np.float32)
+
+    def fill(rows: slice) -> None:
+        means[rows] = (matrix[rows] @ items) / counts[rows, None]
+
+    step = max(1, -(-matrix.shape[0] // (4 * torch.get_num_threads())))
+    with ThreadPoolExecutor(torch.get_num_threads()) as pool:
+        list(pool.map(fill, [slice(start, start + step) for start in range(0, matrix.shape[0], step)]))
+    return means
 
 
 def l2_normalize(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit norm; all-zero rows stay zero instead of becoming NaN."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    """Rows scaled to unit norm; all-zero rows stay zero instead of becoming NaN.
+
+    In torch, on its threads: numpy's version wrote two fresh copies of the matrix, 8 s for 57k 4800-d items.
+    """
+    rows = torch.as_tensor(np.asarray(matrix, dtype=np.float32))
+    norms = torch.linalg.vector_norm(rows, dim=1, keepdim=True)
+    return (rows / torch.where(norms > 0, norms, torch.ones_like(norms))).numpy()
