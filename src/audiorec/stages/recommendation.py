@@ -8,6 +8,7 @@ they decide from these tables lives in :mod:`audiorec.recommenders.runs`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,7 +164,11 @@ def recommend(
         model.fit(catalogue, fit_train, validation, RunFiles.beside(checkpoint_path, training_log_path))
     users = sorted(set().union(*(read_table(p, "split").get_column("user_id").to_list() for p in target_paths)))
     train_data = TrainData.build(run.train, catalogue, users, run.heard_before)
+    started = time.perf_counter()
     scores, items = model.recommend(catalogue, train_data, top_k)
+    log.info(
+        "ranked %d users against %d candidates in %.1f s", len(users), len(catalogue), time.perf_counter() - started
+    )
     frame = recommendations_frame(train_data.user_ids, catalogue, scores, items)
     complete = frame.group_by("user_id").len().filter(pl.col("len") >= top_k).height
     short = len(users) - complete
