@@ -137,14 +137,20 @@ def test_cold_start_note_names_the_candidates_and_flags_cut_offs_that_admit_them
 
 def test_a_dataset_without_new_releases_gets_an_empty_table_that_says_so(tmp_path):
     """No cold pair at all (a log whose evaluation month only replays known tracks): nothing fails."""
-    empty = pl.DataFrame(schema={"user_id": pl.String, "HitRate@10": pl.Float64, "NDCG@10": pl.Float64})
-    write_table(empty, tmp_path / "metrics_cold_test.parquet")
+    write_table(
+        pl.DataFrame(schema={"user_id": pl.String, "rank": pl.Int16, "track_id": pl.String, "score": pl.Float32}),
+        tmp_path / "lists.parquet",
+    )
+    cold = {"user_id": pl.String, "track_id": pl.String, "first_ts": pl.Datetime("us", "UTC"), "plays": pl.Int32}
+    write_table(pl.DataFrame(schema=cold), tmp_path / "cold_test.parquet")
     stats = pl.DataFrame({"split": ["train", "cold_test"], "rows": [10, 0], "users": [2, 0], "items": [5, 0]})
     stats.write_csv(tmp_path / "stats.csv")
     run = {"split": "cold_test", "model": "knn", "backbone": "mfcc", "seed": 0}
+    run |= {"rankings": str(tmp_path / "lists.parquet"), "truth": str(tmp_path / "cold_test.parquet")}
     tests = {"random_variants": {}, "baseline_backbone": "mfcc", "shuffled_suffix": "_shuffled", "alpha": 0.05}
-    outputs = [tmp_path / name for name in ("cold_start.csv", "cold_start.md", "significance.csv")]
-    aggregate([run | {"path": tmp_path / "metrics_cold_test.parquet"}], tmp_path / "stats.csv", *outputs, tests)
+    outputs = [tmp_path / name for name in ("cold_start.csv", "cold_start.md", "significance.csv", "per_user.parquet")]
+    aggregate([run], [10], tmp_path / "stats.csv", *outputs[:3], outputs[3], tests)
     table = pl.read_csv(outputs[0])
     assert table.is_empty() and {"model", "HitRate@10", "HitRate@10 ci_low"} <= set(table.columns)
     assert "there are no new releases to rank" in outputs[1].read_text()
+    assert read_table(outputs[3]).is_empty()

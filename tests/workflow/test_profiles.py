@@ -83,7 +83,7 @@ def planned(tmp_path_factory) -> list[dict]:
 
 def test_cheap_rules_run_beside_snakemake(planned):
     local = {job["rule"] for job in planned if job["local"]}
-    assert {"evaluate", "aggregate", "all"} <= local
+    assert {"aggregate", "cold_start", "all"} <= local
     assert not local & {"fetch_demo", "embed_shard", "embed_gather", "split_temporal", "recommend"}
 
 

@@ -17,6 +17,8 @@ from tiny_workflow import (
     write_config,
 )
 
+from audiorec.plan import paths
+
 pytestmark = pytest.mark.workflow
 
 
@@ -41,7 +43,6 @@ def test_changing_one_backbone_reruns_only_its_descendants(workdir, tiny_config,
         "cold_start",
         "embed_gather",
         "embed_shard",
-        "evaluate",
         "figures",
         "layer_figure",  # a table rule: it redraws from the unchanged sweep
         "mir_vs_recs",
@@ -51,7 +52,7 @@ def test_changing_one_backbone_reruns_only_its_descendants(workdir, tiny_config,
         "recommend_new_items",
         "ssl_table",
     ]
-    assert {w["backbone"] for rule, w in jobs if rule not in (*TABLE_RULES, "candidates", "evaluate")} == {"mfcc8"}
+    assert {w["backbone"] for rule, w in jobs if rule not in (*TABLE_RULES, "candidates")} == {"mfcc8"}
     assert sum(rule == "embed_shard" for rule, _ in jobs) == 3  # 200 tracks in shards of 80
     assert [w["model"] for rule, w in jobs if rule in ("recommend", "recommend_new_items")] == ["knn", "knn"]
 
@@ -99,7 +100,6 @@ def test_changing_a_model_reruns_only_that_model(workdir, tiny_config):
     assert sorted({rule for rule, _ in jobs}) == [
         "aggregate",
         "cold_start",
-        "evaluate",
         "figures",
         "layer_figure",
         "layer_sweep",  # it ranks every layer with knn
@@ -111,7 +111,7 @@ def test_changing_a_model_reruns_only_that_model(workdir, tiny_config):
 
 
 def test_editing_a_script_reruns_its_rule_and_descendants_only(workdir):
-    script = workdir / "workflow" / "scripts" / "evaluate.py"
+    script = workdir / "workflow" / "scripts" / "aggregate.py"
     original = script.read_text()
     original_times = (script.stat().st_atime_ns, script.stat().st_mtime_ns)
     script.write_text(original + "# an edit\n")
@@ -125,23 +125,28 @@ def test_editing_a_script_reruns_its_rule_and_descendants_only(workdir):
         # Snakemake's code trigger compares a script's mtime with its outputs', so restore both.
         script.write_text(original)
         os.utime(script, ns=original_times)
-    metrics = sorted(str(p.relative_to(workdir)) for p in (workdir / "results/demo/runs").rglob("metrics_*.parquet"))
-    assert metrics and sorted(path for path in changed if path.startswith("results/")) == metrics
+    main_table = (paths.RECOMMENDATION_CSV, paths.RECOMMENDATION_MD, paths.SIGNIFICANCE, paths.PER_USER_METRICS)
+    cold_table = (
+        paths.COLD_START_CSV,
+        paths.COLD_START_MD,
+        paths.COLD_START_SIGNIFICANCE,
+        paths.COLD_START_PER_USER_METRICS,
+    )
+    scored = [pattern.format(dataset="demo") for pattern in (*main_table, *cold_table)]
+    assert sorted(path for path in changed if path.startswith("results/")) == sorted(scored)
     pending = {row.split("\t")[2] for row in summary[1:] if row.endswith("\tupdate pending")}
-    assert pending == {"evaluate", "aggregate", "cold_start", "mir_vs_recs", "figures"}
-    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "cold_start", "evaluate", "figures", "mir_vs_recs"]
-    assert sum(rule == "evaluate" for rule, _ in jobs) == len(metrics)
+    assert pending == {"aggregate", "cold_start", "mir_vs_recs", "figures"}
+    assert sorted({rule for rule, _ in jobs}) == ["aggregate", "cold_start", "figures", "mir_vs_recs"]
     assert without_code == []
     assert planned_jobs(workdir) == []  # the outputs are again newer than the script
 
 
-def test_changing_the_cold_start_cut_offs_reevaluates_only_the_new_release_lists(workdir, tiny_config):
+def test_changing_the_cold_start_cut_offs_rescores_only_the_new_release_lists(workdir, tiny_config):
     def change(changed: dict) -> None:
         changed.setdefault("evaluation", {})["cold_ks"] = [5, 10]
 
     jobs = planned_after(workdir, tiny_config, change)
-    assert sorted({rule for rule, _ in jobs}) == ["cold_start", "evaluate"]
-    assert {w["split"] for rule, w in jobs if rule == "evaluate"} == {"cold_test"}
+    assert sorted({rule for rule, _ in jobs}) == ["cold_start"]
 
 
 def test_adding_a_shuffled_control_runs_only_that_control(workdir, tiny_config):
@@ -153,7 +158,6 @@ def test_adding_a_shuffled_control_runs_only_that_control(workdir, tiny_config):
     assert rules == [
         "aggregate",
         "cold_start",
-        "evaluate",
         "figures",
         "mir_vs_recs",
         "recommend_new_items",

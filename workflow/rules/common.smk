@@ -124,12 +124,9 @@ def run_params(extra_splits=()):
     }
 
 
-def ranked_lists(wildcards):
-    """The lists a split is scored on: the full ranking, or the ranking of new releases for the cold split."""
-    pattern = (
-        paths.NEW_ITEMS if wildcards.split == COLD_SPLIT else paths.RECOMMENDATIONS
-    )
-    return fill(pattern, wildcards)
+def scored_files(runs):
+    """What a results table reads: each run's ranked lists and the held-out splits they are scored against."""
+    return sorted({run["rankings"] for run in runs} | {run["truth"] for run in runs})
 
 
 def ssl_training_inputs(wildcards):

@@ -1,36 +1,12 @@
-# Per-user metrics for every run and split, then the results table with 95 % intervals over users and the
-# paired significance tests of each row against its controls.
-# Both take seconds, so on a cluster they run beside Snakemake instead of waiting in the queue.
-
-
-rule evaluate:
-    input:
-        recommendations=ranked_lists,
-        truth=paths.SPLIT,
-    output:
-        metrics=paths.METRICS,
-    log:
-        "results/{dataset}/logs/evaluate/{model}/{backbone}/seed{seed}/{split}.log",
-    benchmark:
-        "results/{dataset}/benchmarks/evaluate/{model}/{backbone}/seed{seed}/{split}.tsv"
-    localrule: True
-    conda:
-        "../../envs/tables.yaml"
-    resources:
-        mem_mb=2000,
-    params:
-        ks=lambda wildcards: config["evaluation"][
-            "cold_ks" if wildcards.split == COLD_SPLIT else "ks"
-        ],
-    script:
-        "../scripts/evaluate.py"
+# The results tables: every run's ranked lists scored per user against the held-out split, 95 % intervals over
+# users, and the paired significance tests of each row against its controls. One job per table: scoring a run
+# takes about a second even at the Onion's size, far less than starting a job per run and split did.
+# Both tables take seconds, so on a cluster they run beside Snakemake instead of waiting in the queue.
 
 
 rule aggregate:
     input:
-        metrics=lambda wildcards: [
-            run["path"] for run in plan.metrics_runs(wildcards.dataset)
-        ],
+        rankings=lambda wildcards: scored_files(plan.scored_runs(wildcards.dataset)),
         split_stats=rules.split_temporal.output.stats,
         uncovered=rules.candidates.output.uncovered,
     output:
@@ -45,6 +21,7 @@ rule aggregate:
             caption="../report/significance.rst",
             category="Recommendation",
         ),
+        per_user=paths.PER_USER_METRICS,
     log:
         "results/{dataset}/logs/aggregate.log",
     benchmark:
@@ -53,9 +30,10 @@ rule aggregate:
     conda:
         "../../envs/tables.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=4000,
     params:
-        runs=as_json(lambda wildcards: plan.metrics_runs(wildcards.dataset)),
+        runs=as_json(lambda wildcards: plan.scored_runs(wildcards.dataset)),
+        ks=config["evaluation"]["ks"],
         tests=canonical_json(plan.significance_tests()),
         title="Recommendation results",
     script:
@@ -66,9 +44,7 @@ rule aggregate:
 # its content: how well each representation places music nobody has listened to yet.
 rule cold_start:
     input:
-        metrics=lambda wildcards: [
-            run["path"] for run in plan.cold_start_runs(wildcards.dataset)
-        ],
+        rankings=lambda wildcards: scored_files(plan.cold_start_runs(wildcards.dataset)),
         split_stats=rules.split_temporal.output.stats,
     output:
         csv=report(
@@ -78,6 +54,7 @@ rule cold_start:
         ),
         markdown=paths.COLD_START_MD,
         significance=paths.COLD_START_SIGNIFICANCE,
+        per_user=paths.COLD_START_PER_USER_METRICS,
     log:
         "results/{dataset}/logs/cold_start.log",
     benchmark:
@@ -86,9 +63,10 @@ rule cold_start:
     conda:
         "../../envs/tables.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=4000,
     params:
         runs=as_json(lambda wildcards: plan.cold_start_runs(wildcards.dataset)),
+        ks=config["evaluation"]["cold_ks"],
         tests=canonical_json(plan.significance_tests(against_chance=True)),
         title="Cold-start results: ranking new releases",
     script:

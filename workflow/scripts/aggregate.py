@@ -10,10 +10,12 @@ from audiorec.stages import aggregate
 
 aggregate(
     runs=json.loads(snakemake.params.runs),
+    ks=snakemake.params.ks,
     split_stats_path=snakemake.input.split_stats,
     csv_path=snakemake.output.csv,
     markdown_path=snakemake.output.markdown,
     significance_path=snakemake.output.significance,
+    per_user_path=snakemake.output.per_user,
     tests=json.loads(snakemake.params.tests),
     title=snakemake.params.title,
     uncovered_path=snakemake.input.get("uncovered"),

@@ -155,20 +155,28 @@ class Plan:
             "chance_model": chance[0] if against_chance and chance else None,
         }
 
-    def metrics_runs(
+    def scored_runs(
         self, dataset: str, splits: tuple[str, ...] = EVALUATION_SPLITS, models: list[str] | None = None
     ) -> list[dict[str, Any]]:
-        """Every (split, model, backbone, seed) metrics file of a dataset (of ``models`` only, if given), with its
-        path: what rules aggregate and cold_start read, and pass on to name each file's rows."""
+        """Every (split, model, backbone, seed) row source of a dataset's results table (of ``models`` only, if
+        given), with the ranked lists it is scored from (``rankings``: the run's recommendations, or its ranking of
+        new releases for the cold split) and the held-out split they are scored against (``truth``). What rules
+        aggregate and cold_start read, and pass on to name each run's rows."""
         return [
-            {**vars(run), "split": split, "path": run.path(paths.METRICS, dataset, split=split)}
+            {
+                **vars(run),
+                "split": split,
+                "rankings": run.path(paths.NEW_ITEMS if split == COLD_SPLIT else paths.RECOMMENDATIONS, dataset),
+                "truth": paths.SPLIT.format(dataset=dataset, split=split),
+            }
             for run in self.runs(models)
             for split in splits
         ]
 
     def cold_start_runs(self, dataset: str) -> list[dict[str, Any]]:
-        """The cold-split metrics files of the models that rank new releases (rule cold_start)."""
-        return self.metrics_runs(dataset, (COLD_SPLIT,), self.new_item_models())
+        """The new-release rankings of the models that rank new releases, scored on the cold split (rule
+        cold_start)."""
+        return self.scored_runs(dataset, (COLD_SPLIT,), self.new_item_models())
 
     def training_runs(self, dataset: str) -> list[dict[str, Any]]:
         """Every trained run of a dataset with the path of its per-epoch training log."""

@@ -5,8 +5,8 @@ and outside the workflow. Everything below them works on arrays and DataFrames. 
 files (``workflow/rules/*.smk``): :mod:`~audiorec.stages.data`, :mod:`~audiorec.stages.embed`,
 :mod:`~audiorec.stages.split`, :mod:`~audiorec.stages.recommendation` (rules recommend and train),
 :mod:`~audiorec.stages.evaluation`, :mod:`~audiorec.stages.probing`, :mod:`~audiorec.stages.ssl` and
-:mod:`~audiorec.stages.report`; the three named otherwise would be shadowed here by the functions ``recommend``,
-``evaluate`` and ``probe``.
+:mod:`~audiorec.stages.report`; the two named otherwise would be shadowed here by the functions ``recommend`` and
+``probe``.
 
 Each stage imports the heavy parts of the library (torch, librosa, SciPy) inside its function: every
 Snakemake job is a fresh process, and a job should not pay seconds of imports for code it never runs.
@@ -14,7 +14,7 @@ Snakemake job is a fresh process, and a job should not pay seconds of imports fo
 
 from audiorec.stages.data import download, download_weights, embed_precomputed, extract, fetch_dataset
 from audiorec.stages.embed import embed_files, embed_shard, extract_tracks, gather_embeddings
-from audiorec.stages.evaluation import aggregate, evaluate
+from audiorec.stages.evaluation import aggregate, score_runs
 from audiorec.stages.probing import mir_versus_recommendation, probe, probe_table, ssl_summary
 from audiorec.stages.recommendation import (
     RankingInputs,
@@ -40,7 +40,6 @@ __all__ = [
     "embed_precomputed",
     "embed_shard",
     "embedding_width",
-    "evaluate",
     "extract",
     "extract_tracks",
     "fetch_dataset",
@@ -54,6 +53,7 @@ __all__ = [
     "read_model_embeddings",
     "recommend",
     "recommend_new_items",
+    "score_runs",
     "split_dataset",
     "ssl_summary",
     "ssl_train",
