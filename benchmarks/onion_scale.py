@@ -159,11 +159,12 @@ def remeasure(args: argparse.Namespace, config: dict) -> None:
     workdir = workflow_copy(args.workdir, config)
     env = os.environ | ({"CUDA_VISIBLE_DEVICES": ""} if args.device == "cpu" else {})
     command = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "--rerun-triggers", "mtime"]
+    started = time.time()
     run = timed([*command, "--forcerun", *args.remeasure], workdir, env)
     if run["returncode"] != 0:
         sys.exit(f"the rerun failed:\n{run['output'][-5000:]}")
     results = workdir / "results" / DATASET
-    rules = rule_table(results / "benchmarks")
+    rules = rule_table(results / "benchmarks", since=started)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False)
     report = json.loads(RESULTS.read_text())
     report["remeasured"] = {

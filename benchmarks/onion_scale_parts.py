@@ -18,10 +18,13 @@ TOP_K = 100
 """The workflow's `recommend.top_k` in the example config."""
 
 
-def rule_table(benchmarks: Path) -> list[dict]:
-    """Per rule: jobs, total and longest wall seconds, and the peak memory of its largest job."""
+def rule_table(benchmarks: Path, since: float = 0.0) -> list[dict]:
+    """Per rule: jobs, total and longest wall seconds, and the peak memory of its largest job; only the jobs whose
+    benchmark file was written after ``since`` (a Unix time), so that a rerun is not mixed with older jobs."""
     grouped: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for path in benchmarks.rglob("*.tsv"):
+        if path.stat().st_mtime < since:
+            continue
         rule = path.relative_to(benchmarks).parts[0].removesuffix(".tsv")
         with path.open() as handle:
             row = next(csv.DictReader(handle, delimiter="\t"))
