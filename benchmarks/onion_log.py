@@ -11,6 +11,7 @@ process (wall seconds, imports excluded, and peak resident memory):
 * ``split``: :func:`audiorec.stages.split_dataset` on that table (the first paper's split).
 
     python benchmarks/onion_log.py --workdir /tmp        # ~15 GB of disk while it runs; writes results/onion_log.json
+    python benchmarks/onion_log.py --log /tmp/onion.tsv.bz2 --generate-only   # the log alone, reused by --log
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ from audiorec.atomic import write_text_atomic
 RESULTS = Path(__file__).parent / "results" / "onion_log.json"
 
 
+def track_id(index: int) -> str:
+    """The id of generated track ``index`` (Music4All's ids are 16 characters)."""
+    return f"{index:016d}"
+
+
 def write_bz2_log(path: Path, n_events: int, n_users: int, n_tracks: int, seed: int = 0) -> list[str]:
     """Write an Onion-format TSV of ``n_events`` rows through ``lbzip2`` into ``path``; return the track ids.
 
@@ -49,7 +55,7 @@ def write_bz2_log(path: Path, n_events: int, n_users: int, n_tracks: int, seed: 
     popularity /= popularity.sum()
     popular_order = rng.permutation(n_tracks)
     user_ids = pl.Series([f"user_{i:07d}" for i in range(n_users)])
-    track_ids = pl.Series([f"{i:016d}" for i in range(n_tracks)])
+    track_ids = pl.Series([track_id(i) for i in range(n_tracks)])
     start, span = int(LOG_START.timestamp()), int((LOG_END - LOG_START).total_seconds())
     with open(path, "wb") as sink:
         compressor = subprocess.Popen(["lbzip2", "-c"], stdin=subprocess.PIPE, stdout=sink)
@@ -82,15 +88,35 @@ def main() -> None:
     parser.add_argument("--memory-limit-gb", type=float, default=16.0)
     parser.add_argument("--workdir", type=Path, default=None, help="where the files go (default: a temporary folder)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--log",
+        type=Path,
+        default=None,
+        help="keep the generated bz2 log here and reuse it when it exists (generating 252M events takes longer than "
+        "the steps measured); --generate-only stops after writing it",
+    )
+    parser.add_argument("--generate-only", action="store_true")
     args = parser.parse_args()
     if shutil.which("lbzip2") is None:
         parser.error("lbzip2 is needed to compress the generated log (apt-get install lbzip2)")
+    if args.generate_only and args.log is None:
+        parser.error("--generate-only needs --log")
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         folder = Path(tmp)
         archive = folder / "userid_trackid_timestamp.tsv.bz2"
         start = time.perf_counter()
-        track_ids = write_bz2_log(archive, args.events, args.users, args.tracks)
+        reused = args.log is not None and args.log.exists()
+        if reused:  # generated earlier by this script with the same --events, --users and --tracks
+            archive.symlink_to(args.log.resolve())
+            track_ids = [track_id(i) for i in range(args.tracks)]
+        else:
+            track_ids = write_bz2_log(args.log or archive, args.events, args.users, args.tracks)
+            if args.log is not None:
+                archive.symlink_to(args.log.resolve())
         generation_s = time.perf_counter() - start
+        if args.generate_only:
+            print(f"wrote {args.log} in {generation_s:.0f} s")
+            return
         audio = folder / "audios"
         audio.mkdir()
         for track in track_ids:
@@ -124,7 +150,7 @@ def main() -> None:
             "log": {"events": args.events, "users": args.users, "tracks": args.tracks,
                     "bz2_gb": round(archive.stat().st_size / 2**30, 2), "tsv_gb": tsv_gb,
                     "interactions_parquet_gb": round(interactions.stat().st_size / 2**30, 2) if ok else None,
-                    "generation_s": round(generation_s, 1)},
+                    "generation_s": None if reused else round(generation_s, 1), "log_reused": reused},
             "split": SPLIT,
             "steps": steps,
             "total_s": round(sum(step.get("seconds", float("nan")) for step in steps.values()), 1),

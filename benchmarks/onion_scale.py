@@ -133,6 +133,8 @@ def ranking_figures(results: Path, rules: list[dict], args: argparse.Namespace) 
     knn_same_width = next(row for row in knn if row["backbone"] == loop["backbone"])
     loop["ratio_to_knn_job"] = round(loop["projected_s"] / knn_same_width["job_s"], 1)
     loop["ratio_to_knn_ranking"] = round(loop["projected_s"] / knn_same_width["ranking_s"], 1)
+    # A ranking at the sgemm rate beats the loop by the ratio of the two rates, and no more.
+    loop["ceiling_ratio"] = round(rates[knn_same_width["width"]] / 1e9 / loop["gflops"], 1)
     evaluation_s = sum(r["total_s"] for r in rules if r["rule"] in ("aggregate", "cold_start"))
     goals = {
         "no rule above 8 GB": max(rule["max_rss_gb"] for rule in rules) <= MEMORY_LIMIT_GB,

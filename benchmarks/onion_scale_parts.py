@@ -127,12 +127,15 @@ def faiss_loop(results: Path, backbone: str, n_users: int) -> dict:
     for query, n_heard in queries:
         index.search(query, TOP_K + n_heard)
     seconds = time.perf_counter() - started
+    per_user = seconds / len(queries)
     return {
         "backbone": backbone,
         "users_timed": len(queries),
-        "seconds_per_user": round(seconds / len(queries), 4),
+        "seconds_per_user": round(per_user, 4),
         "users": len(users),
-        "projected_s": round(seconds / len(queries) * len(users), 1),
+        "projected_s": round(per_user * len(users), 1),
+        # One query streams the whole item table for 2·items·d FLOP: bound by memory, not by arithmetic.
+        "gflops": round(2 * len(items) * item_vectors.shape[1] / per_user / 1e9, 2),
     }
 
 
