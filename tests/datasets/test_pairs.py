@@ -46,11 +46,15 @@ def _reference(users: np.ndarray, tracks: np.ndarray, stamps: np.ndarray) -> pl.
     )
 
 
-@pytest.mark.parametrize("partition_events", [1, 64, 8192])
+@pytest.mark.parametrize(
+    ("compiled_from", "partition_events"), [(0, 1), (0, 64), (0, 8192), (10**9, 8192)], ids=lambda v: str(v)
+)
 def test_grouping_matches_a_plain_group_by_in_user_time_track_order(
-    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, partition_events: int
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, compiled_from: int, partition_events: int
 ) -> None:
-    """Few or many users per partition, one very active user, and many equal times (the order's tie-break)."""
+    """Few or many users per partition, one very active user, and many equal times (the order's tie-break); the
+    compiled kernels (``compiled_from`` 0) and the sort that small logs take instead."""
+    monkeypatch.setattr(pairs_module, "COMPILED_FROM_EVENTS", compiled_from)
     monkeypatch.setattr(pairs_module, "EVENTS_PER_PARTITION", partition_events)
     n = 60_000
     users = np.where(rng.random(n) < 0.3, 17, rng.integers(0, 500, n)).astype(np.uint32)
@@ -64,7 +68,9 @@ def test_grouping_matches_a_plain_group_by_in_user_time_track_order(
     assert set(np.unique(got.kind)) == {TRAIN, CANDIDATE, BEFORE}
 
 
-def test_an_empty_log_and_a_log_after_the_window_give_no_pairs() -> None:
+@pytest.mark.parametrize("compiled_from", [0, 10**9])
+def test_an_empty_log_and_a_log_after_the_window_give_no_pairs(monkeypatch, compiled_from: int) -> None:
+    monkeypatch.setattr(pairs_module, "COMPILED_FROM_EVENTS", compiled_from)
     empty = np.zeros(0, np.uint32)
     assert group_pairs(empty, empty, np.zeros(0, np.int64), BOUNDS).user.size == 0
     late = group_pairs(np.array([0, 1], np.uint32), np.array([0, 1], np.uint32), np.array([2_500, 9_000]), BOUNDS)
