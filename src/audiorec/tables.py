@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from audiorec.atomic import atomic_path
+from audiorec.cpus import usable_cpus
 from audiorec.errors import SchemaError
 
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -101,12 +102,6 @@ READ_THREADS = 4
 holds one group in memory, and decoding stops scaling once memory bandwidth is the limit."""
 
 
-def _usable_cpus() -> int:
-    """CPUs this process may run on: its affinity where the OS has one (a Slurm job's allocation), else all."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity else os.cpu_count() or 1
-
-
 def _rows_per_group(table: pa.Table) -> int:
     bytes_per_row = table.nbytes / max(table.num_rows, 1)
     return max(1024, int(ROW_GROUP_BYTES / max(bytes_per_row, 1.0)))
@@ -186,7 +181,7 @@ def read_embeddings(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray
             start += len(chunk)
         ids[group] = part.column("track_id").to_pylist()
 
-    with ThreadPoolExecutor(max(1, min(len(counts), _usable_cpus(), READ_THREADS))) as pool:
+    with ThreadPoolExecutor(max(1, min(len(counts), usable_cpus(), READ_THREADS))) as pool:
         list(pool.map(read_group, range(len(counts))))
     track_ids = [track for group in ids for track in group]
     return track_ids, vectors
