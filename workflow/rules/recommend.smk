@@ -40,7 +40,7 @@ rule recommend:
         "results/{dataset}/benchmarks/recommend/{model}/{backbone}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: config["recommend"]["threads"]
     resources:
         mem_mb=4000,
         gpu=lambda wildcards: int(plan.models[wildcards.model].traits.uses_gpu),
@@ -65,7 +65,7 @@ rule recommend_new_items:
         model=alternatives(plan.new_item_models()),
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: config["recommend"]["threads"]
     resources:
         mem_mb=4000,
     params:

@@ -1,5 +1,7 @@
 # The first paper's temporal split: 12 months of train, one month of val/test split by user, and what each
 # evaluation user heard before the training window (removed from their rankings with train).
+# It goes before other ready jobs (priority): self-supervised encoders train on its train tracks, and every
+# recommender waits on those encoders' embeddings through the candidate set.
 
 
 rule split_temporal:
@@ -12,6 +14,7 @@ rule split_temporal:
         "results/{dataset}/logs/split_temporal.log",
     benchmark:
         "results/{dataset}/benchmarks/split_temporal.tsv"
+    priority: 10
     conda:
         "../../envs/tables.yaml"
     resources:

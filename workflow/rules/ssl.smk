@@ -1,6 +1,8 @@
 # Self-supervised encoders (Choi et al. 2022) trained by the workflow on the dataset's training tracks: those
 # in the train split of every label table and heard in the recommendation train window (audiorec.ssl.data).
 # Each checkpoint feeds its backbone's extraction (embed_inputs), so retraining reruns only its descendants.
+# Both go before other ready jobs (priority): every recommender waits on the candidate set, and the candidate set
+# on every backbone's embeddings, so an encoder trained after the other extractions holds back the whole table.
 
 
 rule ssl_train_tracks:
@@ -12,6 +14,7 @@ rule ssl_train_tracks:
         "results/{dataset}/logs/ssl_train_tracks.log",
     benchmark:
         "results/{dataset}/benchmarks/ssl_train_tracks.tsv"
+    priority: 10
     localrule: True
     conda:
         "../../envs/torch.yaml"
@@ -33,6 +36,7 @@ rule ssl_train:
         "results/{dataset}/benchmarks/ssl_train/{backbone}.tsv"
     wildcard_constraints:
         backbone=alternatives(plan.trained_backbones()),
+    priority: 10
     conda:
         "../../envs/torch.yaml"
     threads: 2
