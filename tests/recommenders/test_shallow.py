@@ -4,12 +4,15 @@ Reproducibility and what every ranking must satisfy are checked for every model 
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
 
 from audiorec.errors import ParameterError
+from audiorec.recommenders import negatives as negatives_module
 from audiorec.recommenders import recommender_class
 from audiorec.recommenders.negatives import NegativeUserSampler
 from audiorec.recommenders.shallow import ShallowNet, ShallowNetRecommender, ShallowTask
@@ -34,10 +37,19 @@ def test_user_table_starts_at_the_mean_of_each_users_train_items(world):
     np.testing.assert_array_equal(module.item_table.numpy(), items)
 
 
-def test_no_sampled_negative_user_interacted_with_the_item_over_a_whole_epoch(world):
+@pytest.fixture(params=["direct", "rejection"])
+def sampling(request, monkeypatch):
+    """Both exact samplers: non-listener lists (small grids) and rejection against interaction keys."""
+    if request.param == "rejection":
+        monkeypatch.setattr(negatives_module, "DIRECT_SAMPLING_ENTRIES", 0)
+    return request.param
+
+
+def test_no_sampled_negative_user_interacted_with_the_item_over_a_whole_epoch(world, sampling):
     model = ShallowNetRecommender.from_options({"batch_size": 512}, seed=0)
     module = model.initialise(world.catalogue, world.train)
     task = ShallowTask(module, world.train, world.validation, model.options, seed=0)
+    assert (task.sampler.non_listeners is not None) == (sampling == "direct")
     heard = world.train.heard.toarray()
     generator = torch.Generator().manual_seed(5)
     seen_pairs = []
@@ -51,21 +63,27 @@ def test_no_sampled_negative_user_interacted_with_the_item_over_a_whole_epoch(wo
     assert not both[task.val_negatives.numpy(), task.val_items.numpy()[:, None]].any()
 
 
-def test_negative_users_are_uniform_among_non_listeners():
-    # Item 0 was heard by users 0-5 of 10, item 1 by nobody: draws must be uniform over the others.
-    interacted = sp.csr_matrix((np.ones(6), (np.arange(6), np.zeros(6, dtype=int))), shape=(10, 2))
+def test_negative_users_are_uniform_among_non_listeners(sampling):
+    # Item 0 was heard by users 0-5 of 10, item 1 by nobody, item 2 by all but user 7 (in rows, with a
+    # repeated entry): draws must be uniform over the others.
+    rows = [*range(6), *[u for u in range(10) if u != 7], 3]
+    cols = [0] * 6 + [2] * 9 + [2]
+    interacted = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(10, 3))
     sampler = NegativeUserSampler(interacted, torch.device("cpu"))
-    draws = sampler.sample(torch.tensor([0, 1]), 40_000, torch.Generator().manual_seed(0))
-    np.testing.assert_allclose(np.bincount(draws[0].numpy(), minlength=10)[6:] / 40_000, 0.25, atol=0.01)
-    assert np.bincount(draws[0].numpy(), minlength=10)[:6].sum() == 0
+    draws = sampler.sample(torch.tensor([0, 1, 2, 0]), 40_000, torch.Generator().manual_seed(0))
+    for row in (0, 3):
+        np.testing.assert_allclose(np.bincount(draws[row].numpy(), minlength=10)[6:] / 40_000, 0.25, atol=0.01)
+        assert np.bincount(draws[row].numpy(), minlength=10)[:6].sum() == 0
     np.testing.assert_allclose(np.bincount(draws[1].numpy(), minlength=10) / 40_000, 0.1, atol=0.01)
+    assert (draws[2] == 7).all()
+    assert not (draws[0] == draws[3]).all(), "each row is drawn on its own"
     with pytest.raises(ParameterError, match="every user interacted"):
         NegativeUserSampler(sp.csr_matrix(np.ones((3, 1))), torch.device("cpu")).sample(
             torch.tensor([0]), 1, torch.Generator()
         )
 
 
-@pytest.mark.parametrize("n_users", [4, 10], ids=["whole-table-encoded", "rows-encoded"])
+@pytest.mark.parametrize("n_users", [4, 10, 20], ids=["score-matrix", "whole-table-encoded", "rows-encoded"])
 def test_hinge_loss_matches_a_numpy_reference(n_users):
     torch.manual_seed(0)
     items, users = torch.randn(5, 3), torch.randn(n_users, 3)
@@ -77,12 +95,34 @@ def test_hinge_loss_matches_a_numpy_reference(n_users):
 
     u = encode(module.towers[0], users.numpy())
     i = encode(module.towers[1], items.numpy())
-    pair_users, pair_items, negatives = np.array([0, 1]), np.array([2, 4]), np.array([[1, 3], [0, 2]])
+    # 2 pairs with 8 negatives name 18 user rows: >= 4x a 4-user table, >= a 10-user table, < a 20-user table.
+    pair_users, pair_items = np.array([0, 1]), np.array([2, 4])
+    negatives = np.array([[1, 3, 2, 2, 0, 3, 1, 2], [0, 2, 3, 3, 1, 0, 2, 3]])
     positive = (u[pair_users] * i[pair_items]).sum(-1)
     negative = (u[negatives] * i[pair_items][:, None]).sum(-1)
     expected = np.maximum(0, 0.2 - positive[:, None] + negative).mean()
     loss = module.hinge_loss(torch.tensor(pair_users), torch.tensor(pair_items), torch.tensor(negatives), 0.2)
     assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_hinge_loss_score_matrix_trains_what_gathered_rows_train():
+    """The score-matrix path (small tables) must give the gradients of the plain formula, not only its loss."""
+    torch.manual_seed(1)
+    module = ShallowNet(torch.randn(6, 5), torch.randn(4, 5), freeze_items=False, separate_towers=True)
+    reference = copy.deepcopy(module)
+    pair_users, pair_items = torch.tensor([0, 3, 2]), torch.tensor([1, 2, 5])
+    negatives = torch.tensor([[1, 2, 3, 1, 2], [0, 1, 2, 0, 1], [3, 0, 1, 3, 1]])  # 18 rows ≥ 4·4 users
+
+    module.hinge_loss(pair_users, pair_items, negatives, 0.5).backward()
+    item = reference.encode_items(reference.item_table[pair_items])
+    positive = (reference.encode_users(reference.user_table[pair_users]) * item).sum(-1)
+    negative = (reference.encode_users(reference.user_table[negatives]) * item[:, None]).sum(-1)
+    torch.relu(0.5 - positive[:, None] + negative).mean().backward()
+
+    expected = dict(reference.named_parameters())
+    for name, parameter in module.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+        torch.testing.assert_close(parameter.grad, expected[name].grad, rtol=1e-5, atol=1e-7)
 
 
 def test_frozen_item_table_is_bit_identical_after_training_while_users_and_towers_move(world):

@@ -39,7 +39,7 @@ rule ssl_train:
     priority: 10
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: config["ssl_train"]["threads"]
     resources:
         mem_mb=8000,
         gpu=1,

@@ -16,6 +16,7 @@ import scipy.fft
 from audiorec.backbones.base import Backbone, ClipPolicy
 from audiorec.backbones.options import MFCCConfig
 from audiorec.config import dataclass_from_mapping
+from audiorec.spectrum import power_spectrogram, power_to_db
 
 
 def mfcc_statistics(mfcc: np.ndarray) -> np.ndarray:
@@ -56,13 +57,11 @@ class MFCCBackbone(Backbone):
         """``(n_mfcc, n_frames)`` MFCCs, equal to ``librosa.feature.mfcc`` with this config, ~3.5x faster.
 
         The same steps as librosa (centred Hann STFT, power, Slaney mel filterbank, ``power_to_db`` with an
-        80 dB floor, orthonormal DCT-II), with the filterbank built once instead of per call.
+        80 dB floor, orthonormal DCT-II), with the filterbank built once instead of per call and the spectrum
+        from :mod:`audiorec.spectrum`, which spares each extraction job librosa's kernel compilation.
         """
-        spectrum = librosa.stft(
-            np.asarray(signal, dtype=np.float32), n_fft=self.config.n_fft, hop_length=self.config.hop_length
-        )
-        power = spectrum.real**2 + spectrum.imag**2
-        decibels = librosa.power_to_db(self.mel_basis @ power)
+        power = power_spectrogram(signal, n_fft=self.config.n_fft, hop_length=self.config.hop_length)
+        decibels = power_to_db(self.mel_basis @ power)
         return scipy.fft.dct(decibels, axis=0, type=2, norm="ortho")[: self.config.n_mfcc]
 
     def embed_batch(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:

@@ -12,6 +12,8 @@ import functools
 import librosa
 import numpy as np
 
+from audiorec.spectrum import power_spectrogram
+
 SAMPLE_RATE = 16000
 N_FFT = 512
 HOP_LENGTH = 256
@@ -35,8 +37,9 @@ def log_mel(segments: np.ndarray) -> np.ndarray:
     """Log-compressed mel spectrograms of waveform segments.
 
     The mel power spectrogram is librosa's (``librosa.feature.melspectrogram`` with its defaults: centred Hann
-    frames, power 2, Slaney filters), computed from ``librosa.stft`` and one ``tensordot`` with the filterbank:
-    librosa's einsum is about ten times slower on segments this short, and every training example needs two.
+    frames, power 2, Slaney filters), computed from :func:`audiorec.spectrum.power_spectrogram` (librosa's STFT
+    without its kernel compilation) and one ``tensordot`` with the filterbank: librosa's einsum is about ten
+    times slower on segments this short, and every training example needs two.
 
     Parameters
     ----------
@@ -48,7 +51,7 @@ def log_mel(segments: np.ndarray) -> np.ndarray:
     np.ndarray, shape ``(..., SEGMENT_FRAMES, N_MELS)``
         float32, time before frequency (the encoder's layout).
     """
-    power = np.abs(librosa.stft(np.asarray(segments, dtype=np.float32), n_fft=N_FFT, hop_length=HOP_LENGTH)) ** 2
+    power = power_spectrogram(segments, n_fft=N_FFT, hop_length=HOP_LENGTH)
     mel = np.tensordot(power, mel_basis(), axes=([-2], [1]))  # (..., frames, mels)
     return np.log1p(LOG_SCALE * mel).astype(np.float32)
 
