@@ -52,6 +52,18 @@ def test_sequences_follow_first_listen_and_truncation_keeps_the_most_recent_item
     assert prediction_inputs(data.listen_order, np.array([0, 1]), 4, pad=6).tolist() == [[4, 2, 5, 7], [6, 6, 3, 7]]
 
 
+def test_listen_order_is_built_only_for_models_that_read_sequences():
+    catalogue = Catalogue.from_tracks([f"t{i}" for i in range(6)], np.eye(6, dtype=np.float32))
+    train = history({"a": [("t5", 9), ("t0", 1)], "b": [("t3", 2), ("t1", 4)]})
+    data = TrainData.build(train, catalogue, ["a", "b"])
+    recommender_class("knn").from_options({}, seed=0).recommend(catalogue, data, 3)
+    assert "listen_order" not in vars(data), "a KNN ranking must not pay for ordering the listens"
+    assert data.listen_order.toarray().tolist() == [[1, 0, 0, 0, 0, 2], [0, 2, 0, 1, 0, 0]]
+    assert "listen_order" in vars(data)
+    no_times = TrainData.build(train.drop("first_ts"), catalogue, ["a", "b"])
+    assert no_times.listen_order is None
+
+
 def test_masking_rate_is_p_with_at_least_one_mask_per_sequence_and_never_on_padding():
     generator = torch.Generator().manual_seed(0)
     valid = torch.ones(4000, 50, dtype=torch.bool)

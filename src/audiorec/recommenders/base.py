@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,17 +64,28 @@ class TrainData:
     ``excluded`` is every pair a ranking may not return: the train pairs and the tracks the user heard before the
     training window (:func:`audiorec.split.temporal_split`); none of them can be a first listen after it.
     ``item_plays`` is each catalogue item's total train play count over *every* user of the train table, not only
-    the users indexed here, so that popularity does not depend on who is evaluated. ``listen_order`` has the
-    sparsity of ``heard`` and holds each pair's rank in its user's history by first listen in the window
-    (1 = earliest; ties by catalogue index), so sequential models can rebuild listening sequences; it is ``None``
-    when the table has no ``first_ts`` column.
+    the users indexed here, so that popularity does not depend on who is evaluated. ``first_listens`` holds
+    each indexed pair's user row, item column and first-listen time (µs), from which :attr:`listen_order` is
+    built; it is ``None`` when the table has no ``first_ts`` column.
     """
 
     user_ids: np.ndarray
     heard: sp.csr_matrix
     excluded: sp.csr_matrix
     item_plays: np.ndarray
-    listen_order: sp.csr_matrix | None = None
+    first_listens: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @functools.cached_property
+    def listen_order(self) -> sp.csr_matrix | None:
+        """Each heard pair's rank in its user's history by first listen in the window (1 = earliest; ties by
+        catalogue index), with the sparsity of ``heard``, so sequential models can rebuild listening sequences.
+
+        Built on first use: only sequential models (and a trained model's checkpoint fingerprint) read it, and at
+        the Onion's size (5M pairs) the sort costs ~3 s of every ranking job that would not.
+        """
+        if self.first_listens is None:
+            return None
+        return listen_order_matrix(*self.first_listens, self.heard.shape)
 
     @classmethod
     def build(
@@ -97,10 +109,10 @@ class TrainData:
         known = item_index >= 0
         user_index = pairs.get_column("user_index").to_numpy()[known]
         item_index = item_index[known]
-        order = None
+        first_listens = None
         if "first_ts" in pairs.columns:
             first_ts = pairs.get_column("first_ts").dt.epoch("us").to_numpy()[known]
-            order = listen_order_matrix(user_index, item_index, first_ts, shape)
+            first_listens = (user_index, item_index, first_ts)
         heard = heard_matrix(user_index, item_index, *shape)
         excluded = heard
         if heard_before is not None:
@@ -114,7 +126,7 @@ class TrainData:
             heard=heard,
             excluded=sp.csr_matrix(excluded, dtype=bool),
             item_plays=item_play_counts(train, catalogue),
-            listen_order=order,
+            first_listens=first_listens,
         )
 
 
