@@ -42,7 +42,7 @@ class MFCCBackbone(Backbone):
             max_duration_s=config.max_duration_s, min_duration_s=config.n_fft / config.sample_rate
         )
         self.layer_dims = {"mfcc_stats": config.dim}
-        # librosa.feature.mfcc rebuilds this filterbank on every call, which costs more than the STFT itself.
+        # librosa.feature.mfcc rebuilds this filterbank on every call (1-2 ms).
         self.mel_basis = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels)
 
     @classmethod
@@ -54,11 +54,13 @@ class MFCCBackbone(Backbone):
         return "mean and upper-triangular covariance over time"
 
     def mfcc(self, signal: np.ndarray) -> np.ndarray:
-        """``(n_mfcc, n_frames)`` MFCCs, equal to ``librosa.feature.mfcc`` with this config, ~3.5x faster.
+        """``(n_mfcc, n_frames)`` MFCCs, equal to ``librosa.feature.mfcc`` with this config.
 
         The same steps as librosa (centred Hann STFT, power, Slaney mel filterbank, ``power_to_db`` with an
         80 dB floor, orthonormal DCT-II), with the filterbank built once instead of per call and the spectrum
-        from :mod:`audiorec.spectrum`, which spares each extraction job librosa's kernel compilation.
+        from :mod:`audiorec.spectrum`, which spares each extraction job librosa's 21 s kernel compilation. Once
+        librosa's kernels are compiled a call takes 1.05-1.08x librosa's time (6.9 against 6.4 ms on a 3-s clip,
+        31.2 against 29.8 ms on a 30-s one, one thread).
         """
         power = power_spectrogram(signal, n_fft=self.config.n_fft, hop_length=self.config.hop_length)
         decibels = power_to_db(self.mel_basis @ power)

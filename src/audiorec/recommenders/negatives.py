@@ -45,15 +45,16 @@ class NegativeUserSampler:
         self.keys = torch.as_tensor(keys, device=device)
         listeners = np.bincount((keys // self.n_users).astype(np.int64), minlength=n_items)
         self.available = torch.as_tensor(self.n_users - listeners, device=device)
-        self.non_listeners: torch.Tensor | None = None
-        self.slice_starts: torch.Tensor | None = None
+        self.non_listeners: tuple[torch.Tensor, torch.Tensor] | None = None
+        """Every item's non-listeners, item after item, and where each item's slice starts (small grids only)."""
         if self.n_users * n_items <= DIRECT_SAMPLING_ENTRIES:
-            # Item-major positions of the grid that are not interactions: each item's non-listeners, in order.
             grid = np.ones(self.n_users * n_items, dtype=bool)
-            grid[keys] = False
-            self.non_listeners = torch.as_tensor(np.flatnonzero(grid) % self.n_users, device=device)
-            starts = np.concatenate([[0], np.cumsum(self.n_users - listeners)[:-1]])
-            self.slice_starts = torch.as_tensor(starts.astype(np.int64), device=device)
+            grid[keys] = False  # item-major: the cells left are each item's non-listeners, in user order
+            starts = np.concatenate([[0], np.cumsum(self.n_users - listeners)[:-1]]).astype(np.int64)
+            self.non_listeners = (
+                torch.as_tensor(np.flatnonzero(grid) % self.n_users, device=device),
+                torch.as_tensor(starts, device=device),
+            )
 
     def has_negatives(self, items: torch.Tensor) -> torch.Tensor:
         """Whether at least one user never interacted with each item (else no negative can be drawn)."""
@@ -77,11 +78,11 @@ class NegativeUserSampler:
         """
         if not bool(self.has_negatives(items).all()):
             raise ParameterError("cannot sample negative users for an item every user interacted with")
-        if self.non_listeners is not None and self.slice_starts is not None:
+        if self.non_listeners is not None:
+            users, starts = self.non_listeners
             # A 62-bit draw modulo the slice length: its bias is below 2^-40 for any slice this grid allows.
             draws = torch.randint(1 << 62, (len(items), n), generator=generator, device=self.device)
-            positions = self.slice_starts[items, None] + draws % self.available[items, None]
-            return self.non_listeners[positions]
+            return users[starts[items, None] + draws % self.available[items, None]]
         users = torch.randint(self.n_users, (len(items), n), generator=generator, device=self.device)
         items = items[:, None].expand(-1, n)
         rejected = self.is_interaction(users, items)

@@ -34,6 +34,10 @@ from audiorec.recommenders.vectors import mean_of_heard, pretrained_rows, pretra
 
 log = logging.getLogger(__name__)
 
+SCORE_MATRIX_FACTOR = 4
+"""The loss scores a batch against every user once the batch names this many times as many user rows as there
+are users; below, gathering the named rows is cheaper (``benchmarks/shallow_steps.py`` measures both)."""
+
 
 class ShallowNet(nn.Module):
     """Two embedding tables, a dimension-preserving Linear + ReLU per side (shared or not), cosine scores.
@@ -79,18 +83,18 @@ class ShallowNet(nn.Module):
         ``users`` and ``items`` are ``(batch,)`` indices of positive pairs, ``negatives`` ``(batch, n)`` users.
         The same values are computed one of three ways, whichever does the least work for the table's size:
 
-        - a batch that names at least four times as many user rows as the table has (small worlds): the
-          whole table goes through the tower and one matrix product scores every item against every user;
-          the loss gathers its cosines from that ``(batch, users)`` matrix. Gathering ``(batch, n, d)`` user
-          rows instead, and scattering their gradients back, cost 3.3x as much per step on the demo's world
-          (340 users, d = 104, batch 256, one CPU thread) and still 1.1-1.4x at 1,000 users;
+        - a batch that names at least :data:`SCORE_MATRIX_FACTOR` times as many user rows as the table has
+          (small worlds): the whole table goes through the tower and one matrix product scores every item
+          against every user; the loss gathers its cosines from that ``(batch, users)`` matrix. Gathering
+          ``(batch, n, d)`` user rows instead, and scattering their gradients back, costs up to 2.4x as
+          much per step there (``benchmarks/shallow_steps.py``);
         - a batch that names at least as many rows as the table has: the whole table goes through the tower
           once and rows are gathered after;
         - otherwise (paper-sized worlds) only the named rows go through the tower.
         """
         item = self.encode_items(self.item_table[items])
         named_rows = users.numel() + negatives.numel()
-        if 4 * self.user_table.shape[0] <= named_rows:
+        if SCORE_MATRIX_FACTOR * self.user_table.shape[0] <= named_rows:
             scores = item @ self.encode_users(self.user_table).T
             positive, negative = scores.gather(1, users[:, None]), scores.gather(1, negatives)
             return F.relu(margin - positive + negative).mean()
