@@ -37,15 +37,15 @@ import numpy as np
 import polars as pl
 import torch
 
-from audiorec.atomic import write_text_atomic
 from audiorec.datasets.demo import DemoOptions, generate_demo_world
-from audiorec.metrics import evaluate_recommendations
+from audiorec.evaluation.metrics import evaluate_recommendations
+from audiorec.protocol.split import SplitConfig, temporal_split
 from audiorec.recommenders import Catalogue, TrainData, recommendations_frame
 from audiorec.recommenders.bert4rec import RandomBert4RecRecommender
 from audiorec.recommenders.retrieval import top_k_unheard
 from audiorec.recommenders.sequences import recent_items
-from audiorec.split import SplitConfig, temporal_split
-from audiorec.tables import read_table
+from audiorec.storage.atomic import write_text_atomic
+from audiorec.storage.tables import read_table
 
 RESULTS = Path(__file__).parent / "results" / "bert4rec_vs_recbole.json"
 K = 10

@@ -1,4 +1,4 @@
-"""CPU extraction throughput: the engine (:func:`audiorec.embed.extract`) against a naive loop, in one run.
+"""CPU extraction throughput: the engine (:func:`audiorec.extraction.embed.extract`) against a naive loop, in one run.
 
 The naive loop is what one writes without the engine: ``librosa.load`` each file, then one track per call of
 the same backbone, in one process. The engine decodes in DataLoader worker processes while the main process
@@ -26,14 +26,14 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from audiorec.atomic import write_text_atomic
 from audiorec.backbones import Backbone, build_backbone
 from audiorec.backbones.mfcc import mfcc_statistics
 from audiorec.backbones.musicnn import MusiCNNBackbone
 from audiorec.backbones.musicnn_model import TIMBRAL_FRAMES, MusiCNNArchitecture
 from audiorec.backbones.options import MusiCNNConfig
-from audiorec.embed import extract
 from audiorec.errors import ParameterError
+from audiorec.extraction.embed import extract
+from audiorec.storage.atomic import write_text_atomic
 
 RESULTS = Path(__file__).parent / "results" / "extraction_cpu.json"
 
@@ -190,7 +190,7 @@ def main() -> None:
             "load_average_at_start": os.getloadavg(),
         },
         "naive_loop": "librosa.load each file, then backbone.embed_batch([signal]); one process, no workers",
-        "engine": f"audiorec.embed.extract, batch_size={args.batch_size}, N DataLoader decoding workers",
+        "engine": f"audiorec.extraction.embed.extract, batch_size={args.batch_size}, N DataLoader decoding workers",
     }
     with tempfile.TemporaryDirectory() as folder:
         n_files = max(args.mfcc_tracks, args.musicnn_tracks)

@@ -39,11 +39,11 @@ import torch
 import transformers
 from torch.utils.flop_counter import FlopCounterMode
 
-from audiorec.atomic import write_text_atomic
 from audiorec.backbones.hf import MERTBackbone
 from audiorec.backbones.jukebox import JukeboxBackbone
 from audiorec.backbones.options import JukeboxOptions, WaveformTransformerOptions
 from audiorec.backbones.shipped import shipped_config
+from audiorec.storage.atomic import write_text_atomic
 
 RESULTS = Path(__file__).parent / "results" / "extraction_gpu.json"
 

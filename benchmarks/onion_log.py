@@ -6,7 +6,7 @@ format and size with :func:`split_scale.generate_log`'s distribution (120k users
 it through ``lbzip2`` so the uncompressed text never lands on disk, and then measures, each step in a fresh
 process (wall seconds, imports excluded, and peak resident memory):
 
-* ``extract``: :func:`audiorec.archives.extract_archive` of the bz2 file (``lbzip2 -d`` where installed);
+* ``extract``: :func:`audiorec.storage.archives.extract_archive` of the bz2 file (``lbzip2 -d`` where installed);
 * ``fetch``: the ``music4all_onion`` source, TSV in, ``tracks.parquet`` and the coded ``interactions.parquet`` out;
 * ``split``: :func:`audiorec.stages.split_dataset` on that table (the first paper's split).
 
@@ -32,7 +32,7 @@ import polars as pl
 import psutil
 from split_scale import CHUNK, LOG_END, LOG_START, SPLIT, measure
 
-from audiorec.atomic import write_text_atomic
+from audiorec.storage.atomic import write_text_atomic
 
 RESULTS = Path(__file__).parent / "results" / "onion_log.json"
 

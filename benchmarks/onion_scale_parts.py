@@ -62,7 +62,7 @@ def matmul_rate(width: int, device: str, users: int = 4096, items: int = 16384) 
 
 def knn_rows(results: Path, widths: dict[str, int], rates: dict[int, float]) -> list[dict]:
     """Every KNN ranking job against 2 · users · items · d at the measured rate (its matrix-product bound)."""
-    from audiorec.tables import read_metadata
+    from audiorec.storage.tables import read_metadata
 
     rows = []
     for run in sorted((results / "runs" / "knn").iterdir()):
@@ -102,7 +102,7 @@ def faiss_loop(results: Path, backbone: str, n_users: int) -> dict:
     """The first paper's ranking: one ``IndexFlatIP.search`` per user for top-k plus what they heard, scaled."""
     import faiss
 
-    from audiorec.tables import read_embeddings
+    from audiorec.storage.tables import read_embeddings
 
     train = pl.read_parquet(results / "split" / "train.parquet", columns=["user_id", "track_id"])
     evaluated = pl.concat(

@@ -4,11 +4,11 @@ A listening log of the Onion's schema (string user and track ids, UTC timestamps
 repeat listening, two years ending one month after the evaluation start) is generated as Parquet in chunks,
 so generating it never holds the whole log in memory. For each requested size (a prefix of the same log) it
 is also written as the fetch writes an interactions table, ids as sorted dictionary codes
-(:func:`audiorec.tables.write_interactions`; ``encode_s``). Then each implementation runs in a fresh process
+(:func:`audiorec.storage.tables.write_interactions`; ``encode_s``). Then each implementation runs in a fresh process
 on the same protocol (the first paper's split, test_start 2020-02-20, 12 months of train, one of evaluation):
 
 * ``polars``: :func:`audiorec.stages.split_dataset`, the workflow's stage, on the coded log (integer codes
-  grouped by :mod:`audiorec.pairs`, five tables written);
+  grouped by :mod:`audiorec.protocol.pairs`, five tables written);
 * ``polars_strings``: the same stage on the string-id log, which it encodes on read;
 * ``pandas``: the same protocol written with pandas, reading the string-id log and writing the same tables,
   with pandas 3's default Arrow-backed strings (the baseline the goal is set against);
@@ -49,8 +49,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from audiorec.atomic import write_text_atomic
-from audiorec.tables import write_interactions
+from audiorec.storage.atomic import write_text_atomic
+from audiorec.storage.tables import write_interactions
 
 RESULTS = Path(__file__).parent / "results" / "split_scale.json"
 SPLIT = {"test_start": "2020-02-20", "train_months": 12, "test_months": 1, "val_fraction": 0.5, "seed": 0}
@@ -132,7 +132,7 @@ def run_polars(log: Path, out_dir: Path) -> None:
 
 
 def run_pandas(log: Path, out_dir: Path, object_strings: bool = False) -> None:
-    """The first paper's split (see audiorec.split) with pandas: one row per (user, track), first listen.
+    """The first paper's split (see audiorec.protocol.split) with pandas: one row per (user, track), first listen.
 
     ``object_strings`` reads ids as Python string objects, the default before pandas 3, instead of pandas 3's
     Arrow-backed strings.
@@ -142,7 +142,7 @@ def run_pandas(log: Path, out_dir: Path, object_strings: bool = False) -> None:
     if object_strings:
         pd.set_option("future.infer_string", False)
 
-    from audiorec.split import SplitConfig
+    from audiorec.protocol.split import SplitConfig
 
     config = SplitConfig.from_mapping(SPLIT)
     test_start, train_start, test_end = (
@@ -209,7 +209,7 @@ def child(task: str, first: str, second: str) -> None:
     if task == "fetch":
         fetch_dataset("music4all_onion", json.loads(first), second)
     elif task == "extract":
-        from audiorec.archives import extract_archive
+        from audiorec.storage.archives import extract_archive
 
         extract_archive(first, "bz2", second, progress=False)
     else:
@@ -379,7 +379,10 @@ def main() -> None:
             coded.unlink()
         fetch = fetch_benchmark(folder, full, args.fetch_events, args.memory_limit_gb) if args.fetch_events else None
     report = {
-        "what": "audiorec temporal split (coded ids, audiorec.pairs) vs the same protocol in pandas, Onion-like logs",
+        "what": (
+            "audiorec temporal split (coded ids, audiorec.protocol.pairs) vs the same protocol in pandas, "
+            "Onion-like logs"
+        ),
         "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
                     "platform": platform.platform(), "python": platform.python_version(),
                     "polars": pl.__version__, "pandas": importlib.metadata.version("pandas")},

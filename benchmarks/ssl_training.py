@@ -31,10 +31,10 @@ import soundfile as sf
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from audiorec.atomic import write_text_atomic
 from audiorec.ssl import SSLConfig, SSLModel, train
 from audiorec.ssl.features import N_MELS, SAMPLE_RATE, SEGMENT_FRAMES
 from audiorec.ssl.trainer import pretext_loss
+from audiorec.storage.atomic import write_text_atomic
 
 RESULTS = Path(__file__).parent / "results" / "ssl_training.json"
 PAPER = {"channels": [128, 256, 256, 512, 512], "embedding_dim": 128, "batch_size": 32}

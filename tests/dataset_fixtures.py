@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from audiorec.tables import read_metadata
+from audiorec.storage.tables import read_metadata
 
 TEST_START = datetime(2020, 2, 20, tzinfo=UTC)
 """The first paper's evaluation start; fixtures put 12 months of listening before it and one month after."""

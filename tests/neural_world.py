@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 
 from audiorec.datasets.demo import TINY, DemoOptions, generate_demo_world
+from audiorec.protocol.split import SplitConfig, temporal_split
 from audiorec.recommenders import Catalogue, TrainData
-from audiorec.split import SplitConfig, temporal_split
-from audiorec.tables import read_table
+from audiorec.storage.tables import read_table
 
 OPTIONS = {**TINY, "n_tracks": 400, "n_users": 250, "clip_seconds": 0.5}
 
@@ -76,9 +76,9 @@ def world_files(tmp_path_factory: pytest.TempPathFactory, name: str, left_out: i
     """The world's split tables, its content embeddings as an embeddings table and the candidate set, in a new
     folder, as the workflow lays them out. ``left_out`` drops the train track of that (sorted) position from the
     embeddings, as if a backbone had failed on it."""
-    from audiorec.candidates import write_candidates
+    from audiorec.protocol.candidates import write_candidates
     from audiorec.stages import split_dataset
-    from audiorec.tables import embeddings_table, write_table
+    from audiorec.storage.tables import embeddings_table, write_table
 
     root = tmp_path_factory.getbasetemp() / "neural-world"
     folder = tmp_path_factory.mktemp(name)

@@ -45,12 +45,12 @@ def resolved_spec(kind: str, options: dict) -> dict:
     As in the workflow, ``weights: published`` (or no ``weights`` on a size with a published source) takes the
     pinned release; here the command itself downloads it, as rule ``download_weights`` would.
     """
-    from audiorec.published_weights import resolve_backbone
+    from audiorec.storage.published_weights import resolve_backbone
 
     source, resolved = resolve_backbone("cli", kind, options)
     if source is None:
         return {"kind": kind, "options": resolved}
-    from audiorec.weights_fetch import ensure_local_copy
+    from audiorec.storage.weights_fetch import ensure_local_copy
 
     ensure_local_copy(source)
     return {"kind": kind, "options": resolved, "published": source.expected_files()}

@@ -10,13 +10,13 @@ import pytest
 import soundfile as sf
 from audio_fixtures import write_tone, write_wav_header
 
-from audiorec.audio import load_audio
+from audiorec.audio.decode import load_audio
 from audiorec.backbones.mfcc import MFCCBackbone
 from audiorec.backbones.musicnn import MusiCNNBackbone
 from audiorec.backbones.musicnn_model import MusiCNNArchitecture
 from audiorec.backbones.options import MFCCConfig, MusiCNNConfig
-from audiorec.embed import extract, write_shard
 from audiorec.errors import AudioError
+from audiorec.extraction.embed import extract, write_shard
 
 TINY = MusiCNNArchitecture(
     patch_frames=16, timbral_filters=3, temporal_filters=2, temporal_lengths=(8, 4), midend_filters=4, backend_units=5

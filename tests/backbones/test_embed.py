@@ -9,14 +9,14 @@ import pytest
 import soundfile as sf
 from audio_fixtures import write_tone
 
-from audiorec.audio import load_audio
+from audiorec.audio.decode import load_audio
 from audiorec.backbones import build_backbone, select_layer
 from audiorec.backbones.mfcc import MFCCBackbone, mfcc_statistics
 from audiorec.backbones.options import MFCCConfig
 from audiorec.cli import main as cli_main
-from audiorec.embed import extract, gather_shards, write_shard
 from audiorec.errors import AudioError, ParameterError
-from audiorec.tables import read_embeddings, read_metadata, read_table
+from audiorec.extraction.embed import extract, gather_shards, write_shard
+from audiorec.storage.tables import read_embeddings, read_metadata, read_table
 
 
 def test_mfcc_statistics_layout_matches_mean_and_upper_covariance(rng):

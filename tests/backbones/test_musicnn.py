@@ -30,8 +30,8 @@ from audiorec.backbones.musicnn_model import (
 )
 from audiorec.backbones.options import MusiCNNConfig
 from audiorec.backbones.tf_checkpoint import TFCheckpoint
-from audiorec.embed import extract
 from audiorec.errors import AudiorecError, ParameterError
+from audiorec.extraction.embed import extract
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "musicnn"
 TRACK_REFERENCE = FIXTURES / "track_reference.npz"
@@ -352,7 +352,7 @@ def test_extraction_with_real_weights_is_deterministic(tmp_path, rng):
 @needs_musicnn
 def test_shard_stores_every_layer_and_gather_selects_one_without_recomputing(tmp_path, rng):
     from audiorec.stages import embed_shard, gather_embeddings
-    from audiorec.tables import read_embeddings, read_metadata, write_table
+    from audiorec.storage.tables import read_embeddings, read_metadata, write_table
 
     paths = write_tracks(tmp_path, rng, (3.5, 3.2))
     tracks = pl.DataFrame({"track_id": ["a", "b"], "audio_path": [p.name for p in paths], "duration_s": [3.5, 3.2]})

@@ -21,9 +21,9 @@ from audiorec.backbones.encodecmae import HeadsLastAttention
 from audiorec.backbones.pretrained import PretrainedBackbone
 from audiorec.backbones.shipped import shipped_config
 from audiorec.cli import main as cli_main
-from audiorec.embed import extract
 from audiorec.errors import ParameterError
-from audiorec.tables import read_embeddings
+from audiorec.extraction.embed import extract
+from audiorec.storage.tables import read_embeddings
 
 KINDS = ["mert", "music2vec", "musicfm", "muq", "encodecmae"]
 
@@ -372,7 +372,7 @@ def test_the_example_config_is_valid_and_names_shipped_sizes():
     import yaml
     from snakemake.utils import validate
 
-    from audiorec.config import dataclass_from_mapping
+    from audiorec.common.config import dataclass_from_mapping
 
     root = Path(__file__).resolve().parents[2]
     config = yaml.safe_load((root / "config/examples/pretrained_backbones.yaml").read_text())

@@ -10,7 +10,7 @@ import librosa
 import numpy as np
 import pytest
 
-from audiorec.spectrum import FRAMES_PER_BLOCK, periodic_hann, power_spectrogram, power_to_db
+from audiorec.audio.spectrum import FRAMES_PER_BLOCK, periodic_hann, power_spectrogram, power_to_db
 
 
 def librosa_power(signal: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:

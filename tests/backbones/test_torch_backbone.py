@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from audiorec.backbones.torch_base import TorchBackbone, load_state_dict_file, load_strict, unpadded_windows
-from audiorec.embed import extract
+from audiorec.audio.windows import unpadded_windows
+from audiorec.backbones.torch_base import TorchBackbone, load_state_dict_file, load_strict
 from audiorec.errors import ParameterError
+from audiorec.extraction.embed import extract
 
 
 class FrameNet(nn.Module):

@@ -16,7 +16,6 @@ import polars as pl
 import pytest
 import soundfile as sf
 
-from audiorec import tables
 from audiorec.datasets import DATASET_SOURCES, get_source
 from audiorec.datasets.demo import (
     INSTRUMENTS,
@@ -30,6 +29,7 @@ from audiorec.datasets.demo import (
 )
 from audiorec.datasets.demo import world as demo_world
 from audiorec.errors import ParameterError
+from audiorec.storage import tables
 
 OPTIONS = DemoOptions(**TINY)
 SMALL = {"n_tracks": 24, "n_users": 20, "n_artists": 6, "clip_seconds": 1.0, "n_playlists": 4}

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from loopback import Site, serve
 
-from audiorec import archives
-from audiorec.archives import extract_archive
-from audiorec.download import DownloadSpec, fetch, file_digest, substitute_downloads
 from audiorec.errors import DownloadError, ParameterError
+from audiorec.storage import archives
+from audiorec.storage.archives import extract_archive
+from audiorec.storage.download import DownloadSpec, fetch, file_digest, substitute_downloads
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, so a transfer spans several chunks
 SHA256 = hashlib.sha256(PAYLOAD).hexdigest()

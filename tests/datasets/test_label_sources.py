@@ -26,7 +26,7 @@ from audiorec.datasets.irmas import parse_name
 from audiorec.datasets.stratify import stratified_group_split
 from audiorec.errors import DatasetError, ParameterError
 from audiorec.stages import fetch_dataset
-from audiorec.tables import read_table
+from audiorec.storage.tables import read_table
 
 
 @pytest.fixture(scope="module")
@@ -206,9 +206,9 @@ OPTION_CLASSES = {
 def test_example_configs_are_valid(name: str) -> None:
     from snakemake.utils import validate
 
-    from audiorec.config import dataclass_from_mapping
-    from audiorec.download import DownloadSpec, substitute_downloads
+    from audiorec.common.config import dataclass_from_mapping
     from audiorec.plan import Plan
+    from audiorec.storage.download import DownloadSpec, substitute_downloads
 
     config = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
     validate(config, str(EXAMPLES.parent / "schema.yaml"))

@@ -22,7 +22,7 @@ from dataset_fixtures import (
 from audiorec.datasets import get_source
 from audiorec.errors import DatasetError, ParameterError
 from audiorec.stages import fetch_dataset
-from audiorec.tables import read_metadata, read_table
+from audiorec.storage.tables import read_metadata, read_table
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from audiorec import pairs as pairs_module
-from audiorec.pairs import BEFORE, CANDIDATE, TRAIN, group_pairs
+from audiorec.protocol import pairs as pairs_module
+from audiorec.protocol.pairs import BEFORE, CANDIDATE, TRAIN, group_pairs
 
 BOUNDS = (1_000, 2_000, 2_500)  # train start, test start, test end
 

@@ -9,9 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from audiorec.common.months import add_months
 from audiorec.errors import ParameterError
-from audiorec.split import SPLIT_SCHEMA, SplitConfig, SplitResult, add_months, temporal_split, write_split
-from audiorec.tables import read_table
+from audiorec.protocol.split import SPLIT_SCHEMA, SplitConfig, SplitResult, temporal_split, write_split
+from audiorec.storage.tables import read_table
 
 TEST_START = "2020-02-20"  # train window [2019-02-20, 2020-02-20), evaluation window [2020-02-20, 2020-03-20)
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from audiorec.errors import ParameterError
-from audiorec.split import SplitConfig, temporal_split
+from audiorec.protocol.split import SplitConfig, temporal_split
 
 
 def _random_log(rng: np.random.Generator, n_events: int = 20_000) -> pl.DataFrame:

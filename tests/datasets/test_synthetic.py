@@ -14,13 +14,13 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from audiorec import tables
+from audiorec.backbones.precomputed import import_features
 from audiorec.datasets import SOURCE_FEATURES, dataset_tables, fetch_output_paths, get_source
 from audiorec.datasets.synthetic import SyntheticOptions, fetch, generate, read_features
 from audiorec.errors import ParameterError
 from audiorec.plan.datasets import DatasetPlan
-from audiorec.precomputed import import_features
-from audiorec.split import SplitConfig, SplitResult, temporal_split
+from audiorec.protocol.split import SplitConfig, SplitResult, temporal_split
+from audiorec.storage import tables
 
 WIDTHS = {"musicnn_like": 200, "mert_like": 96, "jukebox_like": 48}
 OPTIONS: dict[str, Any] = {"scale": "tiny", "seed": 3, "feature_dims": WIDTHS}

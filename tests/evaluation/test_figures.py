@@ -15,9 +15,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from audiorec.figures import layer_curves, mir_scatter, recommendation_bars, style, training_curves
-from audiorec.figures.mir import RHO, spread
-from audiorec.figures.training import restored_epoch
+from audiorec.reporting.figures import layer_curves, mir_scatter, recommendation_bars, style, training_curves
+from audiorec.reporting.figures.mir import RHO, spread
+from audiorec.reporting.figures.training import restored_epoch
 
 PNG = b"\x89PNG\r\n\x1a\n"
 METRIC = "HitRate@50"

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from audiorec.errors import ParameterError
-from audiorec.metrics import (
+from audiorec.evaluation.metrics import (
     METRICS,
     evaluate_recommendations,
     metric_columns,

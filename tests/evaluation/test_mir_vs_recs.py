@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from audiorec.mir_vs_recs import mir_vs_recs, mir_vs_recs_markdown
+from audiorec.reporting.mir_vs_recs import mir_vs_recs, mir_vs_recs_markdown
 
 
 def test_rows_join_per_backbone_and_correlations_equal_scipy():

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from audiorec.errors import ParameterError
-from audiorec.playlists import (
+from audiorec.evaluation.playlists import (
     ContinuationProtocol,
     ContinuationTasks,
     build_tasks,
@@ -15,7 +15,7 @@ from audiorec.playlists import (
     itemknn_scores,
     probe_playlists,
 )
-from audiorec.report import probe_markdown, probe_summary
+from audiorec.reporting.report import probe_markdown, probe_summary
 
 VECTORS = np.array([[1, 0], [1, 0], [0, 1], [1, 1], [-1, 0], [0, -1]], dtype=np.float64)
 

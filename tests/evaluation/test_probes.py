@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from audiorec.errors import ParameterError
-from audiorec.probes import linear_probe, probe_labels
+from audiorec.evaluation.probes import linear_probe, probe_labels
 
 
 def synthetic(rng: np.random.Generator, n: int = 300, n_classes: int = 3, dim: int = 10, spread: float = 0.3):

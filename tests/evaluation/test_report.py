@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from audiorec.report import recommendation_markdown, result_blocks, summarize_runs
-from audiorec.stats import t_confidence_interval
+from audiorec.evaluation.stats import t_confidence_interval
+from audiorec.reporting.report import recommendation_markdown, result_blocks, summarize_runs
 
 
 def test_t_interval_equals_scipy(rng):

@@ -9,7 +9,7 @@ import pytest
 
 import audiorec.stages.evaluation as evaluation
 from audiorec.stages import score_runs
-from audiorec.tables import write_table
+from audiorec.storage.tables import write_table
 
 UTC = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 

@@ -8,9 +8,9 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from audiorec.report import recommendation_markdown, summarize_runs
-from audiorec.significance import marks_legend, significance_marks, significance_table
-from audiorec.stats import bootstrap_intervals, holm, paired_comparison, spearman, t_confidence_interval
+from audiorec.evaluation.significance import marks_legend, significance_marks, significance_table
+from audiorec.evaluation.stats import bootstrap_intervals, holm, paired_comparison, spearman, t_confidence_interval
+from audiorec.reporting.report import recommendation_markdown, summarize_runs
 
 
 def test_a_system_better_by_construction_is_significant_and_identical_systems_are_not(rng):

@@ -11,13 +11,13 @@ import textwrap
 
 import polars as pl
 
-from audiorec.atomic import remove_abandoned_temporaries
-from audiorec.tables import read_table, write_table
+from audiorec.storage.atomic import remove_abandoned_temporaries
+from audiorec.storage.tables import read_table, write_table
 
 WRITER = textwrap.dedent(
     """
     import sys, time
-    from audiorec.atomic import atomic_path
+    from audiorec.storage.atomic import atomic_path
     with atomic_path(sys.argv[1]) as tmp:
         tmp.write_bytes(b"half an embeddings table")
         print(tmp, flush=True)

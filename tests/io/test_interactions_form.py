@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 from dataset_fixtures import local_options, write_local, write_onion
 
-from audiorec import tables
 from audiorec.errors import SchemaError
-from audiorec.split import SplitConfig, temporal_split, write_split
+from audiorec.protocol.split import SplitConfig, temporal_split, write_split
 from audiorec.stages import fetch_dataset, split_dataset
-from audiorec.tables import read_table, scan_interactions, write_interactions, write_table
+from audiorec.storage import tables
+from audiorec.storage.tables import read_table, scan_interactions, write_interactions, write_table
 
 MOMENT = datetime(2020, 1, 5, 12, 0, tzinfo=UTC)
 

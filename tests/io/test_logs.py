@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from audiorec.logs import FAILURE_PREFIX, failure_line, termination_line
+from audiorec.storage.logs import FAILURE_PREFIX, failure_line, termination_line
 
 
 def run_job(tmp_path: Path, body: str) -> subprocess.Popen[str]:
@@ -16,7 +16,7 @@ def run_job(tmp_path: Path, body: str) -> subprocess.Popen[str]:
     code = textwrap.dedent(
         """
         import sys
-        from audiorec.logs import log_to
+        from audiorec.storage.logs import log_to
         log_to(sys.argv[1], "embed_shard", [sys.argv[2], sys.argv[2] + ".failures"])
         """
     ) + textwrap.dedent(body)
@@ -65,7 +65,7 @@ def test_sigterm_unwinds_the_atomic_write_and_says_so(tmp_path):
         tmp_path,
         """
         import time
-        from audiorec.atomic import atomic_path
+        from audiorec.storage.atomic import atomic_path
         with atomic_path(sys.argv[2]) as tmp:
             tmp.write_bytes(b"half a shard")
             print("writing", flush=True)

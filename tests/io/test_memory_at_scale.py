@@ -11,13 +11,13 @@ import tracemalloc
 import numpy as np
 import pyarrow.parquet as pq
 
-from audiorec.controls import shuffle_rows
-from audiorec.tables import ROW_GROUP_BYTES, embeddings_table, write_table
+from audiorec.evaluation.controls import shuffle_rows
+from audiorec.storage.tables import ROW_GROUP_BYTES, embeddings_table, write_table
 
 READ_PEAK = textwrap.dedent(
     """
     import resource, sys
-    from audiorec.tables import read_embeddings
+    from audiorec.storage.tables import read_embeddings
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     ids, vectors = read_embeddings(sys.argv[1])
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -14,7 +14,7 @@ from hub_emulator import Hub, serve_hub
 from audiorec.backbones import build_backbone
 from audiorec.backbones.shipped import shipped_config, shipped_sizes
 from audiorec.errors import DownloadError, ParameterError
-from audiorec.published_weights import (
+from audiorec.storage.published_weights import (
     WEIGHTS_ROOT,
     parse_source,
     registry,
@@ -22,7 +22,7 @@ from audiorec.published_weights import (
     resolve_weights,
     verify_local_copy,
 )
-from audiorec.weights_fetch import fetch_published_file
+from audiorec.storage.weights_fetch import fetch_published_file
 
 REPO = "audiorec-test/mert-tiny"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

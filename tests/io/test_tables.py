@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from audiorec.errors import SchemaError
-from audiorec.tables import (
+from audiorec.storage.tables import (
     atomic_path,
     embeddings_table,
     read_embeddings,

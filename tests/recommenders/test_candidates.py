@@ -8,12 +8,18 @@ import numpy as np
 import polars as pl
 import pytest
 
-from audiorec.candidates import candidate_track_ids, coverage_note, read_uncovered, uncovered_items, write_candidates
 from audiorec.errors import ParameterError
+from audiorec.protocol.candidates import (
+    candidate_track_ids,
+    coverage_note,
+    read_uncovered,
+    uncovered_items,
+    write_candidates,
+)
 from audiorec.recommenders import recommender_class
 from audiorec.recommenders.runs import model_catalogue
 from audiorec.stages import build_model, read_model_embeddings, recommend
-from audiorec.tables import embeddings_table, read_table, write_table
+from audiorec.storage.tables import embeddings_table, read_table, write_table
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -48,7 +54,7 @@ def split_files(neural_world, tmp_path_factory):
 
 def test_a_track_one_backbone_missed_leaves_the_candidates_of_every_model(split_files, tmp_path, caplog):
     folder, paths, missing = split_files
-    with caplog.at_level(logging.INFO, logger="audiorec.candidates"):
+    with caplog.at_level(logging.INFO, logger="audiorec.protocol.candidates"):
         uncovered = write_candidates(paths["train"], {"content": folder / "embeddings.parquet"}, paths["uncovered"])
     assert uncovered.rows() == [(missing, "content")]
     assert "1 train items" in caplog.text
@@ -66,13 +72,13 @@ def test_a_track_one_backbone_missed_leaves_the_candidates_of_every_model(split_
 
 def test_more_than_one_percent_left_out_is_a_warning(split_files, tmp_path, caplog):
     folder, paths, _ = split_files
-    with caplog.at_level(logging.INFO, logger="audiorec.candidates"):
+    with caplog.at_level(logging.INFO, logger="audiorec.protocol.candidates"):
         write_candidates(paths["train"], {"content": folder / "embeddings.parquet"}, tmp_path / "u.csv")
     assert all(record.levelno == logging.INFO for record in caplog.records)  # 1 of ~200 train tracks
     empty = embeddings_table([], np.zeros((0, 4), dtype=np.float32))
     write_table(empty, tmp_path / "empty.parquet")
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="audiorec.candidates"):
+    with caplog.at_level(logging.INFO, logger="audiorec.protocol.candidates"):
         write_candidates(paths["train"], {"broken": tmp_path / "empty.parquet"}, tmp_path / "u.csv")
     assert [record.levelno for record in caplog.records if record.levelno >= logging.WARNING] == [logging.WARNING]
     assert "(100.00 %) left out, not embedded by broken" in caplog.text

@@ -10,9 +10,9 @@ from neural_world import run_paths
 from audiorec.errors import ParameterError
 from audiorec.recommenders import RunFiles, recommender_class
 from audiorec.recommenders.base import top_k_of_scores
-from audiorec.report import cold_start_note
+from audiorec.reporting.report import cold_start_note
 from audiorec.stages import aggregate, recommend, recommend_new_items
-from audiorec.tables import read_table, write_table
+from audiorec.storage.tables import read_table, write_table
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,11 +7,11 @@ import polars as pl
 import pytest
 
 from audiorec.errors import ParameterError
-from audiorec.figures import layer_curves
-from audiorec.layer_sweep import sweep_layers
-from audiorec.metrics import evaluate_recommendations
+from audiorec.evaluation.metrics import evaluate_recommendations
+from audiorec.evaluation.stats import t_confidence_interval
 from audiorec.recommenders import recommendations_frame, recommender_class
-from audiorec.stats import t_confidence_interval
+from audiorec.reporting.figures import layer_curves
+from audiorec.reporting.layer_sweep import sweep_layers
 
 
 def test_an_informative_layer_beats_a_noise_layer_and_each_row_is_the_models_own_result(neural_world, rng, tmp_path):

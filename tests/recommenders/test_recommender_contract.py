@@ -29,7 +29,7 @@ from audiorec.recommenders import (
     recommendations_frame,
     recommender_class,
 )
-from audiorec.tables import SCHEMAS
+from audiorec.storage.tables import SCHEMAS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

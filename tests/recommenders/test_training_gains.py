@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from audiorec.metrics import evaluate_recommendations
+from audiorec.evaluation.metrics import evaluate_recommendations
 from audiorec.recommenders import recommendations_frame, recommender_class
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

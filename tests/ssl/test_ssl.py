@@ -353,8 +353,8 @@ def test_a_checkpoint_of_another_architecture_is_refused(short_tracks, tmp_path)
 def tiny_world(tmp_path_factory) -> dict:
     """The tiny demo world (200 tracks of 3 s) with its training tracks."""
     from audiorec.datasets.demo import TINY, DemoOptions, generate_demo_world
-    from audiorec.split import SplitConfig, temporal_split
-    from audiorec.tables import read_table, resolve_audio_path
+    from audiorec.protocol.split import SplitConfig, temporal_split
+    from audiorec.storage.tables import read_table, resolve_audio_path
 
     root = tmp_path_factory.mktemp("tiny_world")
     generate_demo_world(DemoOptions.from_mapping(TINY), root, progress=False)
@@ -372,8 +372,8 @@ def tiny_world(tmp_path_factory) -> dict:
 
 
 def test_training_lowers_the_loss_and_beats_the_untrained_encoder_on_genre(tiny_world):
-    from audiorec.embed import extract
-    from audiorec.probes import probe_labels
+    from audiorec.evaluation.probes import probe_labels
+    from audiorec.extraction.embed import extract
 
     options = {"loss": "infonce", "positive": "self", "channels": [4, 8, 8, 16, 16], "embedding_dim": 32}
     config = SSLConfig.from_mapping({**options, "epochs": 3, "batch_size": 16})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from audiorec.ssl_table import ssl_markdown, ssl_table
+from audiorec.reporting.ssl_table import ssl_markdown, ssl_table
 
 ENCODERS = {
     "cpc": {"loss": "cpc"},

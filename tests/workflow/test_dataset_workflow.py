@@ -22,7 +22,7 @@ from loopback import Site, serve
 from tiny_workflow import REPO, jobs_in, planned_jobs, snakemake, write_config
 from workflow_copies import copy_workflow
 
-from audiorec.tables import read_embeddings, read_table
+from audiorec.storage.tables import read_embeddings, read_table
 
 pytestmark = pytest.mark.workflow
 

@@ -187,7 +187,15 @@ def test_kinds_and_options_are_checked_when_the_plan_is_built(config, change, me
         ),
         (lambda c: c["datasets"]["demo"].pop("split"), "datasets.demo: source 'demo' has a listening log, so a split"),
         (
-            lambda c: c["datasets"].update(mixes={"source": "aotm2011", "options": {}}),
+            lambda c: c["datasets"]["demo"]["options"].update(n_trackz=50),
+            r"datasets.demo: demo dataset options: unknown option\(s\) \['n_trackz'\]; known options are "
+            r"\[.*'n_tracks'",
+        ),
+        (lambda c: c["datasets"]["demo"]["options"].update(n_tracks=3), "datasets.demo: n_tracks must be >= 10, got 3"),
+        (
+            lambda c: c["datasets"].update(
+                mixes={"source": "aotm2011", "options": {"playlists": "mixes.json", "audio_map": "map.csv"}}
+            ),
             "datasets.mixes has neither label splits nor a listening log",
         ),
         (lambda c: c["layer_sweep"].update(backbones=["mfcc_width"]), r"layer_sweep.backbones \['mfcc_width'\]"),
@@ -202,6 +210,45 @@ def test_configs_whose_parts_do_not_fit_fail_the_check(config, change, message):
     plan = Plan.from_config(changed(config, change))
     with pytest.raises(ParameterError, match=message):
         plan.check()
+
+
+@pytest.mark.parametrize("source", ["local", "music4all_onion", "fma", "irmas", "aotm2011"])
+def test_a_typo_in_any_sources_options_fails_the_check_naming_the_option(source):
+    config = yaml.safe_load((REPO / "config" / "examples" / f"{source}.yaml").read_text())
+    validate(config, str(REPO / "config" / "schema.yaml"))
+    (name,) = config["datasets"]
+    Plan.from_config(config).check()
+    config["datasets"][name]["options"]["audio_dirr"] = "music"
+    plan = Plan.from_config(config)
+    with pytest.raises(
+        ParameterError,
+        match=rf"datasets.{name}: {source} options: unknown option\(s\) \['audio_dirr'\]; known options are \['",
+    ):
+        plan.check()
+
+
+def test_a_bad_source_option_value_fails_the_check_without_importing_the_reader():
+    code = """
+    import sys
+    import yaml
+    from snakemake.utils import validate
+    from audiorec.errors import ParameterError
+    from audiorec.plan import Plan
+    config = yaml.safe_load(open("config/examples/fma.yaml"))
+    validate(config, "config/schema.yaml")
+    (name,) = config["datasets"]
+    config["datasets"][name]["options"]["subset"] = "tiny"
+    try:
+        Plan.from_config(config).check()
+    except ParameterError as error:
+        print("ERROR", error)
+    print("READER", "audiorec.datasets.fma" in sys.modules, "polars" in sys.modules)
+    """
+    process = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert "subset must be one of ['small', 'medium', 'large']; got 'tiny'" in process.stdout
+    assert "READER False False" in process.stdout
 
 
 def test_a_model_class_whose_base_contradicts_its_registry_traits_is_refused():

@@ -17,9 +17,9 @@ from threadpoolctl import threadpool_limits
 from tiny_workflow import planned_jobs, snakemake
 from workflow_copies import copy_workflow, small_world_config
 
-from audiorec.logs import FAILURE_PREFIX
 from audiorec.stages import embed_shard, gather_embeddings
-from audiorec.tables import read_embeddings, read_table
+from audiorec.storage.logs import FAILURE_PREFIX
+from audiorec.storage.tables import read_embeddings, read_table
 
 pytestmark = pytest.mark.workflow
 

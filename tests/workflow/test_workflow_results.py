@@ -12,7 +12,7 @@ from tiny_workflow import (
     snakemake,
 )
 
-from audiorec.tables import read_embeddings, read_table
+from audiorec.storage.tables import read_embeddings, read_table
 
 pytestmark = pytest.mark.workflow
 
@@ -238,7 +238,7 @@ def test_trained_runs_keep_their_best_checkpoint_and_a_training_log(workdir):
 
 
 def test_tables_and_logs_record_where_each_computation_ran(workdir):
-    from audiorec.tables import read_metadata
+    from audiorec.storage.tables import read_metadata
 
     results = workdir / "results/demo"
     assert read_metadata(results / "embeddings/mfcc.parquet")["device"] == "cpu"

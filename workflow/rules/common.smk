@@ -5,11 +5,11 @@ import re
 
 import pyarrow.parquet as pq
 
-from audiorec.config import canonical_json
-from audiorec.controls import NO_BACKBONE
+from audiorec.common.config import canonical_json
+from audiorec.common.names import COLD_SPLIT, EVALUATION_SPLITS, SPLITS
 from audiorec.datasets import fetch_output_paths
+from audiorec.evaluation.controls import NO_BACKBONE
 from audiorec.plan import Plan, paths
-from audiorec.names import COLD_SPLIT, EVALUATION_SPLITS, SPLITS
 
 plan = Plan.from_config(config)
 plan.check()

@@ -1,5 +1,5 @@
 # The candidate set every val/test ranking chooses from: the train items that every backbone a model reads could
-# embed (audiorec.candidates). A checkpoint, so that Snakemake compares the small file's checksum once it is
+# embed (audiorec.protocol.candidates). A checkpoint, so that Snakemake compares the small file's checksum once it is
 # rewritten: a new backbone that embeds every train item reruns no model (a dry run still lists them).
 checkpoint candidates:
     input:

@@ -1,4 +1,4 @@
-# Published weights (audiorec.published_weights): a backbone whose `weights` is `published` (or omitted, where
+# Published weights (audiorec.storage.published_weights): a backbone whose `weights` is `published` (or omitted, where
 # its size has a published source) reads files that this rule fetches from a pinned Hugging Face commit or a
 # URL, each checked against its declared sha256 before it appears. A localrule: compute nodes of many
 # clusters cannot reach the internet, the submit host can. Extraction jobs then read only the local copy.

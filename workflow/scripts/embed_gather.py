@@ -1,6 +1,6 @@
 """Snakemake adapter: rule embed_gather → audiorec.stages.gather_embeddings."""
 
-from audiorec.logs import log_to
+from audiorec.storage.logs import log_to
 
 log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 

@@ -1,6 +1,6 @@
 """Snakemake adapter: rule extract_archive → audiorec.stages.extract."""
 
-from audiorec.logs import log_to
+from audiorec.storage.logs import log_to
 
 log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 

@@ -4,7 +4,7 @@ Rule train_recommender also passes the validation split and names the checkpoint
 
 import json
 
-from audiorec.logs import log_to
+from audiorec.storage.logs import log_to
 
 log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from audiorec.logs import log_to
+from audiorec.storage.logs import log_to
 
 log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 

@@ -1,6 +1,6 @@
 """Snakemake adapter: rule ssl_train_tracks → audiorec.stages.ssl_training_tracks."""
 
-from audiorec.logs import log_to
+from audiorec.storage.logs import log_to
 
 log_to(snakemake.log[0], snakemake.rule, snakemake.output)
 

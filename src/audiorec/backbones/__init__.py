@@ -1,7 +1,7 @@
 """Backbone registry: config ``kind`` → traits, options and implementation, imported only when chosen.
 
 Neural backbones pull in heavy dependencies (torch, transformers); the registry names them as strings so that
-the MFCC path and the workflow's DAG construction import none of them (see :mod:`audiorec.registry`).
+the MFCC path and the workflow's DAG construction import none of them (see :mod:`audiorec.common.registry`).
 Adding a backbone is one module, its options dataclass in :mod:`audiorec.backbones.options` and one entry here.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audiorec.backbones.base import Backbone, ClipPolicy, file_sha256, select_layer
-from audiorec.registry import Registered, Registry
+from audiorec.common.registry import Registered, Registry
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ BACKBONES: Registry[BackboneTraits] = Registry(
             BackboneTraits(uses_gpu=True, trained_by_workflow=True),
         ),
         "precomputed": Registered(
-            "audiorec.precomputed:PrecomputedBackbone",
+            "audiorec.backbones.precomputed:PrecomputedBackbone",
             f"{_OPTIONS}:PrecomputedOptions",
             BackboneTraits(precomputed=True),
         ),

@@ -31,11 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audiorec.audio.windows import unpadded_windows
 from audiorec.backbones.jukebox_model import Codebook, Prior, TopEncoder
 from audiorec.backbones.jukebox_weights import load_jukebox_weights
 from audiorec.backbones.options import JukeboxOptions
 from audiorec.backbones.pretrained import PretrainedBackbone, full_precision
-from audiorec.backbones.torch_base import unpadded_windows
 from audiorec.errors import ParameterError
 
 

@@ -24,9 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from audiorec.atomic import atomic_path
 from audiorec.backbones.base import file_sha256
 from audiorec.errors import ParameterError
+from audiorec.storage.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 

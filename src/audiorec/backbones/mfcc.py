@@ -13,10 +13,10 @@ import librosa
 import numpy as np
 import scipy.fft
 
+from audiorec.audio.spectrum import power_spectrogram, power_to_db
 from audiorec.backbones.base import Backbone, ClipPolicy
 from audiorec.backbones.options import MFCCConfig
-from audiorec.config import dataclass_from_mapping
-from audiorec.spectrum import power_spectrogram, power_to_db
+from audiorec.common.config import dataclass_from_mapping
 
 
 def mfcc_statistics(mfcc: np.ndarray) -> np.ndarray:
@@ -58,7 +58,7 @@ class MFCCBackbone(Backbone):
 
         The same steps as librosa (centred Hann STFT, power, Slaney mel filterbank, ``power_to_db`` with an
         80 dB floor, orthonormal DCT-II), with the filterbank built once instead of per call and the spectrum
-        from :mod:`audiorec.spectrum`, which spares each extraction job librosa's 21 s kernel compilation. Once
+        from :mod:`audiorec.audio.spectrum`, which spares each extraction job librosa's 21 s kernel compilation. Once
         librosa's kernels are compiled a call takes 1.05-1.08x librosa's time (6.9 against 6.4 ms on a 3-s clip,
         31.2 against 29.8 ms on a 30-s one, one thread).
         """

@@ -32,11 +32,12 @@ import librosa
 import numpy as np
 import torch
 
+from audiorec.audio.windows import split_windows
 from audiorec.backbones.musicnn_model import MusiCNN, MusiCNNArchitecture, state_dict_from_tf
 from audiorec.backbones.options import MusiCNNConfig
 from audiorec.backbones.tf_checkpoint import TFCheckpoint
-from audiorec.backbones.torch_base import TorchBackbone, load_strict, split_windows
-from audiorec.config import dataclass_from_mapping
+from audiorec.backbones.torch_base import TorchBackbone, load_strict
+from audiorec.common.config import dataclass_from_mapping
 from audiorec.errors import AudiorecError, ParameterError
 
 SAMPLE_RATE = 16000

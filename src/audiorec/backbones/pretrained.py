@@ -29,11 +29,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from audiorec.audio.windows import unpadded_windows
 from audiorec.backbones.checkpoints import forbid_hub_access, load_pretrained
 from audiorec.backbones.options import PretrainedOptions
 from audiorec.backbones.shipped import shipped_config
-from audiorec.backbones.torch_base import TorchBackbone, unpadded_windows
-from audiorec.config import dataclass_from_mapping
+from audiorec.backbones.torch_base import TorchBackbone
+from audiorec.common.config import dataclass_from_mapping
 
 log = logging.getLogger(__name__)
 

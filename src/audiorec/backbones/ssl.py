@@ -20,8 +20,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from audiorec.audio.windows import split_windows
 from audiorec.backbones.base import file_sha256
-from audiorec.backbones.torch_base import TorchBackbone, load_strict, split_windows
+from audiorec.backbones.torch_base import TorchBackbone, load_strict
 from audiorec.errors import ParameterError
 from audiorec.ssl.config import N_BLOCKS, SSLConfig
 from audiorec.ssl.features import SAMPLE_RATE, SEGMENT_SAMPLES, log_mel

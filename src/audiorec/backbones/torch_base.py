@@ -2,8 +2,9 @@
 
 A track is cut into non-overlapping windows of the model's clip length. How the last, shorter piece is
 treated is the backbone's :meth:`TorchBackbone.windows`: fixed-input models (MusiCNN's patches) pad it with
-silence when it holds at least ``min_last_window`` of a window (:func:`split_windows`); the pretrained
-transformers keep it as it is (:func:`unpadded_windows`), so no frame of theirs comes from padding.
+silence when it holds at least ``min_last_window`` of a window (:func:`~audiorec.audio.windows.split_windows`); the
+pretrained transformers keep it as it is (:func:`~audiorec.audio.windows.unpadded_windows`), so no frame of theirs
+comes from padding.
 
 Windows of one shape go through the model together, whatever tracks they come from. Each layer's frames
 are summed per track and divided by the track's frame count: the track vector is the mean over every
@@ -22,8 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from audiorec.audio.windows import split_windows
 from audiorec.backbones.base import Backbone, ClipPolicy, file_sha256
-from audiorec.devices import describe_device, resolve_device
+from audiorec.common.devices import describe_device, resolve_device
 from audiorec.errors import ParameterError
 
 
@@ -64,36 +66,6 @@ def load_strict(module: nn.Module, state: dict[str, torch.Tensor], source: str, 
         problems.append(f"unexpected keys {sorted(result.unexpected_keys)[:10]} ({len(result.unexpected_keys)} in all)")
     if problems:
         raise ParameterError(f"weights {source} do not match {type(module).__name__}: " + "; ".join(problems))
-
-
-def split_windows(values: np.ndarray, size: int, min_last_window: float) -> np.ndarray:
-    """Cut ``values`` along its first axis into ``(n_windows, size, ...)`` non-overlapping float32 windows.
-
-    The last, shorter window is zero-padded when it holds at least ``min_last_window`` of a window and
-    dropped otherwise, unless it is the only one: for models whose input has one fixed shape.
-    """
-    n_full, rest = divmod(values.shape[0], size)
-    pieces = [values[: n_full * size].reshape(n_full, size, *values.shape[1:])] if n_full else []
-    if rest and (n_full == 0 or rest >= min_last_window * size):
-        padding = [(0, size - rest)] + [(0, 0)] * (values.ndim - 1)
-        pieces.append(np.pad(values[n_full * size :], padding)[None])
-    return np.concatenate(pieces).astype(np.float32, copy=False)
-
-
-def unpadded_windows(values: np.ndarray, size: int, min_samples: int) -> list[np.ndarray]:
-    """Full float32 windows of ``size`` samples, then the remainder as it is when it has ``min_samples``.
-
-    ``min_samples`` is the shortest input the model makes a frame of; a shorter remainder is dropped. A
-    track shorter than that is zero-padded up to it, because the model cannot read it otherwise.
-    """
-    values = np.asarray(values, dtype=np.float32)
-    n_full, rest = divmod(values.shape[0], size)
-    pieces = list(values[: n_full * size].reshape(n_full, size))
-    if rest >= min_samples:
-        pieces.append(values[n_full * size :])
-    elif not pieces:
-        pieces.append(np.pad(values, (0, min_samples - rest)))
-    return pieces
 
 
 class TorchBackbone(Backbone):

@@ -6,7 +6,7 @@ pulls in the dependencies of a real dataset's reader (and the other way round).
 Every source module provides ``fetch(options, out_dir)``: it validates ``options`` (the config mapping of
 the dataset) and writes the outputs :data:`SOURCE_OUTPUTS` declares for it (``tracks.parquet``, and
 ``interactions.parquet``, ``labels/<task>.parquet`` or ``playlists.parquet`` where the source has them) into
-``out_dir``, following the contracts of :mod:`audiorec.tables`. Sources listed in :data:`SOURCE_FEATURES`
+``out_dir``, following the contracts of :mod:`audiorec.storage.tables`. Sources listed in :data:`SOURCE_FEATURES`
 also provide ``read_features(options, feature)``.
 """
 
@@ -18,6 +18,8 @@ from pathlib import PurePosixPath
 from types import ModuleType
 from typing import Any
 
+from audiorec.common.config import dataclass_from_mapping
+from audiorec.common.registry import import_target
 from audiorec.errors import ParameterError
 
 DATASET_SOURCES: dict[str, str] = {
@@ -30,6 +32,18 @@ DATASET_SOURCES: dict[str, str] = {
     "synthetic": "audiorec.datasets.synthetic",
 }
 """Source name -> module path; each module provides ``fetch(options, out_dir)``, which writes the tables."""
+
+SOURCE_OPTIONS: dict[str, str] = {
+    "demo": "audiorec.datasets.demo.options:DemoOptions",
+    "local": "audiorec.datasets.options:LocalOptions",
+    "music4all_onion": "audiorec.datasets.options:OnionOptions",
+    "fma": "audiorec.datasets.options:FMAOptions",
+    "irmas": "audiorec.datasets.options:IRMASOptions",
+    "aotm2011": "audiorec.datasets.options:AOTMOptions",
+    "synthetic": "audiorec.datasets.synthetic_options:SyntheticOptions",
+}
+"""Source name -> its options dataclass (``"module:Class"``), in modules that import no reader, so the workflow
+checks a dataset's options while it builds its DAG (:func:`source_options`)."""
 
 SOURCE_OUTPUTS: dict[str, tuple[str, ...]] = {
     "demo": ("tracks", "interactions", "playlists", "labels/genre", "labels/instrument", "audio/"),
@@ -62,10 +76,12 @@ __all__ = [
     "DATASET_SOURCES",
     "GENERATED_FEATURES",
     "SOURCE_FEATURES",
+    "SOURCE_OPTIONS",
     "SOURCE_OUTPUTS",
     "dataset_tables",
     "fetch_output_paths",
     "get_source",
+    "source_options",
 ]
 
 
@@ -93,6 +109,24 @@ def get_source(name: str) -> ModuleType:
         known = sorted(DATASET_SOURCES)
         raise ParameterError(f"unknown dataset source {name!r}; known sources are {known}") from None
     return importlib.import_module(module_path)
+
+
+def source_options(source: str, options: Mapping[str, Any] | None) -> Any:
+    """The options dataclass of ``source`` built from a config mapping, without importing the source's reader.
+
+    Raises
+    ------
+    ParameterError
+        On an unknown source, an unknown option (the message names it and lists the known ones) or a value the
+        options class refuses.
+    """
+    if source not in SOURCE_OPTIONS:
+        raise ParameterError(f"unknown dataset source {source!r}; known sources are {sorted(SOURCE_OPTIONS)}")
+    options_class = import_target(SOURCE_OPTIONS[source])
+    from_mapping = getattr(options_class, "from_mapping", None)
+    if from_mapping is not None:
+        return from_mapping(options)
+    return dataclass_from_mapping(options_class, options, f"{source} options")
 
 
 def dataset_tables(source: str, options: Mapping[str, Any] | None) -> tuple[str, ...]:

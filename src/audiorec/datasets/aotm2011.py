@@ -17,41 +17,22 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from audiorec.config import dataclass_from_mapping
+from audiorec.common.config import dataclass_from_mapping
+from audiorec.datasets.options import AOTMOptions
 from audiorec.datasets.readers import Dropped, existing_path, require_columns, scan_table, tracks_frame
-from audiorec.errors import DatasetError, ParameterError
-from audiorec.tables import write_table
+from audiorec.errors import DatasetError
+from audiorec.storage.tables import write_table
 
 log = logging.getLogger(__name__)
 
 __all__ = ["AOTMOptions", "fetch", "read_mixes"]
 
 SOURCE = "aotm2011"
-
-
-@dataclass(frozen=True)
-class AOTMOptions:
-    """Options of the ``aotm2011`` source (see the module docstring)."""
-
-    playlists: str
-    audio_map: str
-    audio_dir: str | None = None
-    min_tracks: int = 5
-    max_tracks: int = 100
-    exclude_categories: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.min_tracks <= self.max_tracks:
-            raise ParameterError(
-                f"aotm2011 options need 1 <= min_tracks <= max_tracks; got {self.min_tracks} and {self.max_tracks}"
-            )
-        object.__setattr__(self, "exclude_categories", tuple(self.exclude_categories))
 
 
 def read_mixes(path: Path, dropped: Dropped) -> list[dict[str, Any]]:

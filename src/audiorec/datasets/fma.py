@@ -17,39 +17,25 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from audiorec.config import dataclass_from_mapping
+from audiorec.common.config import dataclass_from_mapping
+from audiorec.datasets.options import SUBSETS, FMAOptions
 from audiorec.datasets.readers import Dropped, existing_path, tracks_frame
-from audiorec.errors import DatasetError, ParameterError
-from audiorec.tables import write_table
+from audiorec.errors import DatasetError
+from audiorec.storage.tables import write_table
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SUBSETS", "FMAOptions", "fetch", "read_tracks_csv"]
 
 SOURCE = "fma"
-SUBSETS: tuple[str, ...] = ("small", "medium", "large")
 SPLITS = {"training": "train", "validation": "val", "test": "test"}
 _COLUMNS = {"set.split": "split", "set.subset": "subset", "track.genre_top": "genre"}
 _METADATA_COLUMNS = {"artist.name": "artist", "track.title": "title"}
-
-
-@dataclass(frozen=True)
-class FMAOptions:
-    """Options of the ``fma`` source: ``metadata`` (tracks.csv), ``audio_dir`` and ``subset``."""
-
-    metadata: str
-    audio_dir: str
-    subset: str = "small"
-
-    def __post_init__(self) -> None:
-        if self.subset not in SUBSETS:
-            raise ParameterError(f"fma option subset must be one of {list(SUBSETS)}; got {self.subset!r}")
 
 
 def read_tracks_csv(path: Path) -> pl.DataFrame:

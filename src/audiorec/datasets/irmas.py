@@ -15,17 +15,17 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from audiorec.config import dataclass_from_mapping
+from audiorec.common.config import dataclass_from_mapping
+from audiorec.datasets.options import IRMASOptions
 from audiorec.datasets.readers import Dropped, existing_path, tracks_frame
-from audiorec.datasets.stratify import check_fractions, stratified_group_split
+from audiorec.datasets.stratify import stratified_group_split
 from audiorec.errors import DatasetError
-from audiorec.tables import write_table
+from audiorec.storage.tables import write_table
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +52,6 @@ _NAME = re.compile(
     r"__(?P<excerpt>\d+)\.wav",
     re.IGNORECASE,
 )
-
-
-@dataclass(frozen=True)
-class IRMASOptions:
-    """Options of the ``irmas`` source: ``root``, the split ``fractions`` (train, val, test) and its ``seed``."""
-
-    root: str
-    fractions: tuple[float, ...] = (0.7, 0.15, 0.15)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fractions", check_fractions(self.fractions, "irmas option fractions"))
 
 
 def parse_name(name: str) -> dict[str, str | bool | None] | None:

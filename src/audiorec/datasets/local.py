@@ -9,33 +9,32 @@ that table are kept as track metadata.
 
 Events on tracks without an audio file, events with a missing id or an unreadable timestamp, duplicate
 track ids and tracks whose file does not exist are dropped, and their counts are logged and stored in the
-tracks table's metadata (``audiorec.tables.read_metadata(path)["dropped"]``).
+tracks table's metadata (``audiorec.storage.tables.read_metadata(path)["dropped"]``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from audiorec.config import dataclass_from_mapping
+from audiorec.common.config import dataclass_from_mapping
+from audiorec.datasets.options import LocalOptions
 from audiorec.datasets.readers import (
     Dropped,
     EventColumns,
     EventLog,
-    check_timezone,
     existing_path,
     find_audio,
     require_columns,
     scan_table,
     tracks_frame,
 )
-from audiorec.errors import DatasetError, ParameterError
-from audiorec.tables import write_table
+from audiorec.errors import DatasetError
+from audiorec.storage.tables import write_table
 
 log = logging.getLogger(__name__)
 
@@ -44,53 +43,11 @@ __all__ = ["LocalOptions", "fetch"]
 SOURCE = "local"
 
 
-@dataclass(frozen=True)
-class LocalOptions:
-    """Options of the ``local`` source (``datasets.<name>.options``).
-
-    Attributes
-    ----------
-    interactions
-        The listening log (``.csv``, ``.tsv`` or ``.parquet``; see ``separator`` for other suffixes).
-    audio_dir
-        Folder scanned recursively for audio files; or the base of relative paths in ``tracks``.
-    tracks
-        A table with a track-id column (``track_column``) and ``audio_column``; relative paths are taken
-        from ``audio_dir`` when given, else from the table's own folder.
-    user_column, track_column, timestamp_column
-        Column names in the log (``track_column`` also in ``tracks``).
-    timestamp_format
-        ``None`` (ISO 8601 text, datetimes, numeric Unix seconds), ``"unix"``, ``"unix_ms"``, or a strftime
-        format such as ``"%d/%m/%Y %H:%M"``.
-    timezone
-        Zone of timestamps written without an offset (IANA name); stored times are UTC.
-    separator
-        Delimiter of a delimited file whose suffix is not ``.csv``/``.tsv`` (applies to both tables).
-    audio_column
-        Column of ``tracks`` holding the audio file paths.
-    """
-
-    interactions: str
-    audio_dir: str | None = None
-    tracks: str | None = None
-    user_column: str = "user_id"
-    track_column: str = "track_id"
-    timestamp_column: str = "timestamp"
-    timestamp_format: str | None = None
-    timezone: str = "UTC"
-    separator: str | None = None
-    audio_column: str = "audio_path"
-
-    def __post_init__(self) -> None:
-        if self.audio_dir is None and self.tracks is None:
-            raise ParameterError("local options: give audio_dir (a folder of audio files) or tracks (a tracks table)")
-        check_timezone(self.timezone, "local")
-
-    @property
-    def event_columns(self) -> EventColumns:
-        return EventColumns(
-            self.user_column, self.track_column, self.timestamp_column, self.timestamp_format, self.timezone
-        )
+def _event_columns(opts: LocalOptions) -> EventColumns:
+    """The log's column names and time format, as the event reader takes them."""
+    return EventColumns(
+        opts.user_column, opts.track_column, opts.timestamp_column, opts.timestamp_format, opts.timezone
+    )
 
 
 def fetch(options: Mapping[str, Any] | None, out_dir: str | Path, progress: bool = True) -> None:
@@ -108,7 +65,7 @@ def fetch(options: Mapping[str, Any] | None, out_dir: str | Path, progress: bool
     dropped = Dropped(SOURCE)
     catalogue = _catalogue(opts, dropped)
     log_path = existing_path(opts.interactions, "interactions", SOURCE)
-    events = EventLog(scan_table(log_path, separator=opts.separator), opts.event_columns, log_path)
+    events = EventLog(scan_table(log_path, separator=opts.separator), _event_columns(opts), log_path)
     counts = events.track_counts()
     events.report(counts, dropped)
     heard = counts.filter(pl.col("track_id").is_not_null() & (pl.col("valid") > 0))

@@ -6,9 +6,9 @@ Onion files on Zenodo, https://zenodo.org/records/6609677):
 * ``listening_events``: ``userid_trackid_timestamp.tsv``, tab-separated with the header row
   ``user_id  track_id  timestamp`` and times like ``2019-02-20 13:45:07``, which are UTC. The full log has
   about 252 million events, so it is scanned lazily and streamed into ``interactions.parquet``, its ids
-  written once as dictionary codes (:func:`audiorec.tables.write_interactions`). The release's
+  written once as dictionary codes (:func:`audiorec.storage.tables.write_interactions`). The release's
   ``userid_trackid_timestamp.tsv.bz2`` unpacks through ``lbzip2`` on every core where it is installed
-  (:func:`audiorec.archives.extract_archive`);
+  (:func:`audiorec.storage.archives.extract_archive`);
 * ``audio_dir``: Music4All's ``audios/`` folder of 30-second clips ``<track_id>.mp3``;
 * ``mfcc_stats`` (optional): ``id_mfcc_stats.tsv``, an ``id`` column and 104 numbers per track, the means
   of 13 MFCCs and the 91 entries of their covariance's upper triangle, in the file's column order. The
@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from audiorec.config import dataclass_from_mapping
+from audiorec.common.config import dataclass_from_mapping
+from audiorec.datasets.options import OnionOptions
 from audiorec.datasets.readers import (
     Dropped,
     EventColumns,
@@ -43,7 +43,7 @@ from audiorec.datasets.readers import (
     tracks_frame,
 )
 from audiorec.errors import DatasetError, ParameterError
-from audiorec.tables import write_table
+from audiorec.storage.tables import write_table
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +54,6 @@ EVENT_COLUMNS = EventColumns("user_id", "track_id", "timestamp", "%Y-%m-%d %H:%M
 """The log's header and time format, fixed by the release."""
 MFCC_STATS_DIM = 13 + 13 * 14 // 2
 """104: 13 MFCC means and the 91 upper-triangular entries of their covariance."""
-
-
-@dataclass(frozen=True)
-class OnionOptions:
-    """Options of the ``music4all_onion`` source: paths to the release's files (see the module docstring)."""
-
-    listening_events: str
-    audio_dir: str
-    mfcc_stats: str | None = None
 
 
 def fetch(options: Mapping[str, Any] | None, out_dir: str | Path, progress: bool = True) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from audiorec.errors import DatasetError, ParameterError
-from audiorec.tables import write_interactions
+from audiorec.storage.tables import write_interactions
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +112,6 @@ def require_columns(frame: pl.LazyFrame, columns: Mapping[str, str], path: Path)
         wanted = ", ".join(f"{name!r} ({option})" for option, name in missing.items())
         raise DatasetError(f"{path}: missing column(s) {wanted}; the file has {schema.names()}")
     return schema
-
-
-def check_timezone(name: str, source: str) -> str:
-    """Validate an IANA time-zone name such as ``"UTC"`` or ``"Europe/Vienna"``."""
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError) as error:
-        raise ParameterError(f"{source} option timezone: unknown time zone {name!r}") from error
-    return name
 
 
 def timestamp_expr(column: str, dtype: pl.DataType, fmt: str | None, timezone: str) -> pl.Expr:

@@ -7,20 +7,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from audiorec.datasets.options import check_fractions
 from audiorec.errors import ParameterError
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
-
-
-def check_fractions(fractions: Sequence[float], where: str) -> tuple[float, float, float]:
-    """Validate three non-negative shares summing to one (train, val, test)."""
-    values = tuple(float(f) for f in fractions)
-    if len(values) != 3 or any(f < 0 for f in values) or not np.isclose(sum(values), 1.0) or values[0] == 0:
-        raise ParameterError(
-            f"{where}: split fractions must be three non-negative numbers (train > 0) summing to 1; "
-            f"got {list(fractions)}"
-        )
-    return values  # type: ignore[return-value]
 
 
 def stratified_group_split(

@@ -30,7 +30,7 @@ from audiorec.datasets.synthetic_features import read_feature, write_feature
 from audiorec.datasets.synthetic_options import FEATURE_NAMES, SCALES, SyntheticOptions
 from audiorec.datasets.synthetic_world import Catalogue, Log, build_catalogue, listening_log
 from audiorec.errors import ParameterError
-from audiorec.tables import UTC_TIMESTAMP, write_table
+from audiorec.storage.tables import UTC_TIMESTAMP, write_table
 
 log = logging.getLogger(__name__)
 

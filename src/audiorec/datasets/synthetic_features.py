@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audiorec.atomic import atomic_path
 from audiorec.datasets.synthetic_options import FEATURES_STREAM, SyntheticOptions, child_rng
 from audiorec.errors import DatasetError
+from audiorec.storage.atomic import atomic_path
 
 BLOCK_ROWS = 4096
 """Tracks generated, and written as one Parquet row group, at a time."""

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from audiorec.config import dataclass_from_mapping
+from audiorec.common.config import dataclass_from_mapping
+from audiorec.common.months import add_months
+from audiorec.common.validation import check_float, check_int
 from audiorec.errors import ParameterError
-from audiorec.split import add_months
-from audiorec.validation import check_float, check_int
 
 FEATURE_NAMES: tuple[str, ...] = ("musicnn_like", "mert_like", "jukebox_like")
 """The features the source can generate (the widths of MusiCNN, MERT and Jukebox are 200, 1024 and 4800)."""

@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from audiorec.controls import SHUFFLED_SUFFIX
+from audiorec.common.names import COLD_SPLIT, EVALUATION_SPLITS, HEARD_BEFORE_WINDOW, PLAYLIST_TASK
 from audiorec.errors import ParameterError
-from audiorec.names import COLD_SPLIT, EVALUATION_SPLITS, HEARD_BEFORE_WINDOW, PLAYLIST_TASK
+from audiorec.evaluation.controls import SHUFFLED_SUFFIX
 from audiorec.plan import paths
 from audiorec.plan.datasets import DatasetPlan
 from audiorec.plan.models import BackbonePlan, BackboneReference, ModelPlan, plan_models
-from audiorec.published_weights import PublishedSource
+from audiorec.storage.published_weights import PublishedSource
 
 RUN_SPLITS = ("train", HEARD_BEFORE_WINDOW)
 """Split tables every run reads: what it learns from, and what its users heard before the training window."""
@@ -31,7 +31,10 @@ RUN_SPLITS = ("train", HEARD_BEFORE_WINDOW)
 
 @dataclass(frozen=True)
 class Run:
-    """One row source of the results table: a model on a backbone (or :data:`~audiorec.controls.NO_BACKBONE`)."""
+    """One row source of the results table: a model on a backbone.
+
+    Models that read no embeddings run on :data:`~audiorec.evaluation.controls.NO_BACKBONE`.
+    """
 
     model: str
     backbone: str
@@ -91,7 +94,7 @@ class Plan:
         return [reference for model in self.models.values() for reference in model.references]
 
     def recommendation_backbones(self) -> list[str]:
-        """Backbones some model reads: together they decide the candidate set (:mod:`audiorec.candidates`)."""
+        """Backbones some model reads: together they decide the candidate set (:mod:`audiorec.protocol.candidates`)."""
         return sorted({ref.source for ref in self.references() if ref.source is not None})
 
     def swept_backbones(self) -> list[str]:
@@ -141,7 +144,7 @@ class Plan:
         }
 
     def significance_tests(self, against_chance: bool = False) -> dict[str, Any]:
-        """What rules aggregate and cold_start test each row against (:mod:`audiorec.significance`).
+        """What rules aggregate and cold_start test each row against (:mod:`audiorec.evaluation.significance`).
 
         The cold-start table also tests every row against the chance ranking, since whether a representation
         orders unheard tracks better than chance is exactly what it asks.

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from audiorec.datasets import GENERATED_FEATURES, SOURCE_FEATURES, dataset_tables
-from audiorec.download import DownloadSpec, substitute_downloads
+from audiorec.datasets import GENERATED_FEATURES, SOURCE_FEATURES, dataset_tables, source_options
 from audiorec.errors import ParameterError
 from audiorec.plan import paths
+from audiorec.storage.download import DownloadSpec, substitute_downloads
 
 LOG_TABLE = "interactions"
 """The table of a listening log; datasets with one get the recommendation stages."""
@@ -101,8 +101,15 @@ class DatasetPlan:
         return SOURCE_FEATURES.get(self.source, {}).get(feature)
 
     def check(self) -> None:
-        """Fail on a dataset entry that cannot work; every message names the dataset."""
-        self.options()
+        """Fail on a dataset entry that cannot work; every message names the dataset.
+
+        The source's options are built here, as a job would build them, so a typo or a bad value fails the dry
+        run instead of the fetch job.
+        """
+        try:
+            source_options(self.source, self.options())
+        except ParameterError as error:
+            raise ParameterError(f"datasets.{self.name}: {error}") from error
         if self.has_log and self.split is None:
             raise ParameterError(
                 f"datasets.{self.name}: source {self.source!r} has a listening log, so a split (test_start, ...) "

@@ -2,7 +2,7 @@
 
 A run is one (model, backbone, seed). Its ``backbone`` is the name the results table shows: a configured
 backbone, a shuffled-embedding control ``<name>_shuffled``, a width-matched random-init reference
-``<name>_width`` (:mod:`audiorec.controls`), or :data:`NO_BACKBONE` for a model without embeddings.
+``<name>_width`` (:mod:`audiorec.evaluation.controls`), or :data:`NO_BACKBONE` for a model without embeddings.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from audiorec.backbones import BACKBONES, BackboneTraits
-from audiorec.controls import MATCH, NO_BACKBONE, SHUFFLED_SUFFIX, WIDTH_SUFFIX, matches_width
 from audiorec.errors import ParameterError
-from audiorec.published_weights import PublishedSource, resolve_backbone
+from audiorec.evaluation.controls import MATCH, NO_BACKBONE, SHUFFLED_SUFFIX, WIDTH_SUFFIX, matches_width
 from audiorec.recommenders import RECOMMENDERS, ModelTraits
+from audiorec.storage.published_weights import PublishedSource, resolve_backbone
 
 WIDTH_PLACEHOLDER = 1
 """The ``item_dim`` that stands for ``match`` while options are checked (the width is known once a job runs)."""
@@ -26,7 +26,7 @@ WIDTH_PLACEHOLDER = 1
 class BackbonePlan:
     """One entry of the config's ``backbones`` with its registry traits and validated options.
 
-    ``options`` are the ones the backbone is built from: published weights (:mod:`audiorec.published_weights`)
+    ``options`` are the ones the backbone is built from: published weights (:mod:`audiorec.storage.published_weights`)
     already replaced by the local copy that rule ``download_weights`` fetches, whose source is ``published``.
     """
 

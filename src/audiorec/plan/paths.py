@@ -57,7 +57,7 @@ RECOMMENDATION_FIGURE = f"{FIGURES}/recommendation.png"
 TRAINING_CURVES = f"{FIGURES}/training_curves.png"
 LAYERS_FIGURE = f"{FIGURES}/layers.png"
 MIR_VS_RECS_FIGURE = f"{FIGURES}/mir_vs_recs.png"
-# Every figure is also written as a vector PDF beside its PNG (audiorec.figures.style.save), for papers.
+# Every figure is also written as a vector PDF beside its PNG (audiorec.reporting.figures.style.save), for papers.
 RECOMMENDATION_FIGURE_PDF = f"{FIGURES}/recommendation.pdf"
 TRAINING_CURVES_PDF = f"{FIGURES}/training_curves.pdf"
 LAYERS_FIGURE_PDF = f"{FIGURES}/layers.pdf"

@@ -1,7 +1,7 @@
 """Recommender registry: config ``kind`` → traits, options and implementation, imported only when chosen.
 
-Neural models pull in torch, so the registry names implementations as strings (:mod:`audiorec.registry`) and
-this package's re-exports are imported on first use (:mod:`audiorec.lazy`): the workflow reads the traits and
+Neural models pull in torch, so the registry names implementations as strings (:mod:`audiorec.common.registry`) and
+this package's re-exports are imported on first use (:mod:`audiorec.common.lazy`): the workflow reads the traits and
 checks the options of every configured model while it builds its DAG without importing torch.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audiorec.lazy import lazy_exports
-from audiorec.registry import Registered, Registry
+from audiorec.common.lazy import lazy_exports
+from audiorec.common.registry import Registered, Registry
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ class TrainData:
 
     ``heard`` is the boolean users × items matrix of train pairs: a user's profile.
     ``excluded`` is every pair a ranking may not return: the train pairs and the tracks the user heard before the
-    training window (:func:`audiorec.split.temporal_split`); none of them can be a first listen after it.
+    training window (:func:`audiorec.protocol.split.temporal_split`); none of them can be a first listen after it.
     ``item_plays`` is each catalogue item's total train play count over *every* user of the train table, not only
     the users indexed here, so that popularity does not depend on who is evaluated. ``first_listens`` holds
     each indexed pair's user row, item column and first-listen time (µs), from which :attr:`listen_order` is

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from audiorec.config import dataclass_from_mapping
+from audiorec.common.config import dataclass_from_mapping
 from audiorec.recommenders.base import Catalogue, Recommender, TrainData
 from audiorec.recommenders.options import NoOptions
 from audiorec.recommenders.retrieval import top_k_unheard

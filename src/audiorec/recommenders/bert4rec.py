@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiorec.errors import ParameterError
-from audiorec.metrics import hit_rate
+from audiorec.evaluation.metrics import hit_rate
 from audiorec.recommenders.base import Catalogue, TrainData
 from audiorec.recommenders.inner_product import InnerProductScoring, top_k_inner_product
 from audiorec.recommenders.neural import NeuralRecommender

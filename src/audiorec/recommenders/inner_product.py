@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from audiorec.devices import default_device
+from audiorec.common.devices import default_device
 from audiorec.recommenders.base import Catalogue, TrainData
 from audiorec.recommenders.retrieval import top_k_unheard
 

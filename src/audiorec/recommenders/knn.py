@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from audiorec.config import dataclass_from_mapping
+from audiorec.common.config import dataclass_from_mapping
 from audiorec.recommenders.base import Catalogue, Recommender, TrainData
 from audiorec.recommenders.inner_product import InnerProductScoring
 from audiorec.recommenders.options import KNNConfig

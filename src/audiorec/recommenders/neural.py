@@ -16,14 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from audiorec.checkpointing import data_fingerprint
-from audiorec.config import dataclass_from_mapping
-from audiorec.devices import default_device
+from audiorec.common.config import dataclass_from_mapping
+from audiorec.common.devices import default_device
 from audiorec.errors import ParameterError
 from audiorec.recommenders import trainer
 from audiorec.recommenders.base import Catalogue, RunFiles, TrainData, TrainedRecommender
 from audiorec.recommenders.options import TrainingOptions
 from audiorec.recommenders.trainer import TrainingResult, TrainingTask
+from audiorec.storage.checkpointing import data_fingerprint
 
 
 def random_table(n_items: int, dim: int, generator: torch.Generator) -> torch.Tensor:

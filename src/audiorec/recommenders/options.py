@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from audiorec.common.validation import check_float, check_int
 from audiorec.errors import ParameterError
-from audiorec.validation import check_float, check_int
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from audiorec.controls import shuffle_rows
 from audiorec.errors import ParameterError
+from audiorec.evaluation.controls import shuffle_rows
 from audiorec.recommenders.base import Catalogue, Recommender, TrainData
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def model_catalogue(
     shuffle: bool,
     seed: int,
 ) -> Catalogue:
-    """The items a model ranks: the dataset's ``candidates`` (:func:`audiorec.candidates.candidate_track_ids`),
+    """The items a model ranks: the dataset's ``candidates`` (:func:`audiorec.protocol.candidates.candidate_track_ids`),
     with their embeddings (rows permuted within the set when ``shuffle``) for a model that uses them.
 
     Every candidate must have an embedding: the candidate set is built from the tables of every backbone, so a

@@ -27,12 +27,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from audiorec.atomic import write_text_atomic
-from audiorec.checkpointing import load_state, rng_state, save_state, set_rng_state
-from audiorec.devices import describe_device
+from audiorec.common.devices import describe_device
 from audiorec.errors import TrainingError
 from audiorec.recommenders.base import RunFiles
 from audiorec.recommenders.options import TrainingOptions
+from audiorec.storage.atomic import write_text_atomic
+from audiorec.storage.checkpointing import load_state, rng_state, save_state, set_rng_state
 
 log = logging.getLogger(__name__)
 

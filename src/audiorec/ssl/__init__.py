@@ -5,11 +5,11 @@ random segment of the same track) with InfoNCE, on the last block or summed over
 to predict the next segments of a 12-s window from a GRU context. Trained encoders become ``kind: ssl``
 backbones (:mod:`audiorec.backbones.ssl`).
 
-Names are imported on first use (:mod:`audiorec.lazy`): the workflow reads :mod:`audiorec.ssl.config` while it
+Names are imported on first use (:mod:`audiorec.common.lazy`): the workflow reads :mod:`audiorec.ssl.config` while it
 builds its DAG, and must not import torch for it.
 """
 
-from audiorec.lazy import lazy_exports
+from audiorec.common.lazy import lazy_exports
 
 _EXPORTS = {
     "LOSSES": "audiorec.ssl.config",

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from audiorec.config import dataclass_from_mapping
+from audiorec.common.config import dataclass_from_mapping
+from audiorec.common.validation import check_float, check_int, check_positive
 from audiorec.errors import ParameterError
-from audiorec.validation import check_float, check_int, check_positive
 
 LOSSES = ("infonce", "multi", "cpc")
 """``infonce``: siamese InfoNCE on segment vectors; ``multi``: InfoNCE summed over the 5 block levels;

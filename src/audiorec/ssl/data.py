@@ -31,8 +31,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from audiorec.audio import load_audio
-from audiorec.backbones.torch_base import split_windows
+from audiorec.audio.decode import load_audio
+from audiorec.audio.windows import split_windows
 from audiorec.errors import AudioError, AudiorecError
 from audiorec.ssl.augment import augment
 from audiorec.ssl.config import SSLConfig

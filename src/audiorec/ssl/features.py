@@ -12,7 +12,7 @@ import functools
 import librosa
 import numpy as np
 
-from audiorec.spectrum import power_spectrogram
+from audiorec.audio.spectrum import power_spectrogram
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -37,7 +37,7 @@ def log_mel(segments: np.ndarray) -> np.ndarray:
     """Log-compressed mel spectrograms of waveform segments.
 
     The mel power spectrogram is librosa's (``librosa.feature.melspectrogram`` with its defaults: centred Hann
-    frames, power 2, Slaney filters), computed from :func:`audiorec.spectrum.power_spectrogram` (librosa's STFT
+    frames, power 2, Slaney filters), computed from :func:`audiorec.audio.spectrum.power_spectrogram` (librosa's STFT
     without its kernel compilation) and one ``tensordot`` with the filterbank: librosa's einsum is about ten
     times slower on segments this short, and every training example needs two.
 

@@ -22,13 +22,13 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from audiorec.checkpointing import data_fingerprint, load_state, save_state
-from audiorec.devices import resolve_device
+from audiorec.common.devices import resolve_device
 from audiorec.errors import AudiorecError
 from audiorec.ssl.config import SSLConfig
 from audiorec.ssl.data import PretextExamples, collate, scan_training_audio
 from audiorec.ssl.losses import cpc_loss, info_nce, multi_level_info_nce
 from audiorec.ssl.model import SSLModel
+from audiorec.storage.checkpointing import data_fingerprint, load_state, save_state
 
 log = logging.getLogger(__name__)
 

@@ -16,22 +16,22 @@ def fetch_dataset(source: str, options: Mapping[str, Any], out_dir: str | Path) 
 
 def download(name: str, spec: Mapping[str, Any], dest: str | Path) -> None:
     """Fetch a declared file (URL or local path) to ``dest``, verified against its checksum."""
-    from audiorec.download import DownloadSpec, fetch
+    from audiorec.storage.download import DownloadSpec, fetch
 
     fetch(DownloadSpec.from_mapping(name, spec), dest)
 
 
 def download_weights(source: str, entry: Mapping[str, Any], file: str, dest: str | Path) -> None:
     """Fetch the file ``file`` of the published weights ``source`` to ``dest``, verified against its sha256."""
-    from audiorec.published_weights import parse_source
-    from audiorec.weights_fetch import fetch_published_file
+    from audiorec.storage.published_weights import parse_source
+    from audiorec.storage.weights_fetch import fetch_published_file
 
     fetch_published_file(parse_source(source, entry, f"published weights {source!r}"), file, dest)
 
 
 def extract(archive_path: str | Path, archive_format: str, out_dir: str | Path) -> None:
     """Unpack a downloaded archive into ``out_dir``, refusing members that would land outside it."""
-    from audiorec.archives import extract_archive
+    from audiorec.storage.archives import extract_archive
 
     extract_archive(archive_path, archive_format, out_dir)
 
@@ -46,7 +46,7 @@ def embed_precomputed(
     failures_path: str | Path,
 ) -> None:
     """Write a ``precomputed`` backbone's embeddings: the dataset's own vectors, aligned with its tracks."""
-    from audiorec.precomputed import PrecomputedBackbone
+    from audiorec.backbones.precomputed import PrecomputedBackbone
 
     backbone = PrecomputedBackbone.from_options(backbone_options)
     backbone.write_embeddings(backbone_name, source, dataset_options, tracks_path, embeddings_path, failures_path)

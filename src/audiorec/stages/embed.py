@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from audiorec.tables import embeddings_table, read_table, resolve_audio_path, write_table
+from audiorec.storage.tables import embeddings_table, read_table, resolve_audio_path, write_table
 
 if TYPE_CHECKING:
     from audiorec.backbones import Backbone
-    from audiorec.embed import ShardResult
+    from audiorec.extraction.embed import ShardResult
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,8 @@ def extract_tracks(
     declared digests first. The backbone comes back with the vectors, as writing them needs its metadata.
     """
     from audiorec.backbones import build_backbone
-    from audiorec.embed import extract
-    from audiorec.published_weights import verify_local_copy
+    from audiorec.extraction.embed import extract
+    from audiorec.storage.published_weights import verify_local_copy
 
     if "published" in backbone_spec:
         published = backbone_spec["published"]
@@ -80,7 +80,7 @@ def embed_shard(
     The shard keeps every layer, so choosing another layer later (rule embed_gather) repeats no forward pass.
     ``weights`` is as in :func:`extract_tracks`.
     """
-    from audiorec.embed import write_shard
+    from audiorec.extraction.embed import write_shard
 
     tracks = read_table(tracks_path, "tracks").slice(shard * shard_size, shard_size)
     backbone, result = extract_tracks(
@@ -106,7 +106,7 @@ def gather_embeddings(
     failures_path: str | Path,
 ) -> None:
     """Write a backbone's embeddings table for the configured layer from its shards."""
-    from audiorec.embed import gather_shards
+    from audiorec.extraction.embed import gather_shards
 
     n = gather_shards(shard_paths, failure_paths, layer, embeddings_path, failures_path, {"backbone": backbone_name})
     log.info("%s: %d tracks in %s", backbone_name, n, embeddings_path)

@@ -10,21 +10,21 @@ from typing import Any
 
 import polars as pl
 
-from audiorec.atomic import write_text_atomic
-from audiorec.tables import read_table, write_table
+from audiorec.storage.atomic import write_text_atomic
+from audiorec.storage.tables import read_table, write_table
 
 log = logging.getLogger(__name__)
 
 
 def score_runs(runs: Sequence[Mapping[str, Any]], ks: Sequence[int]) -> pl.DataFrame:
-    """Per-user metrics of every run (:func:`audiorec.metrics.evaluate_recommendations`), one long table.
+    """Per-user metrics of every run (:func:`audiorec.evaluation.metrics.evaluate_recommendations`), one long table.
 
     Each element of ``runs`` names its ranked lists (``rankings``), the held-out split they are scored against
     (``truth``, whose name is ``split``) and the ``model``, ``backbone`` and ``seed`` its rows are labelled with.
     Every file is read once, however many runs and splits share it (one recommendations table holds the
     rankings of both evaluation splits).
     """
-    from audiorec.metrics import evaluate_recommendations
+    from audiorec.evaluation.metrics import evaluate_recommendations
 
     truths: dict[str, pl.DataFrame] = {}
     rankings: tuple[str, pl.DataFrame] | None = None  # a run's splits follow each other: one table in memory
@@ -70,12 +70,18 @@ def aggregate(
     ``runs`` are as :func:`score_runs` takes them, scored at the cut-offs ``ks``; their per-user metrics are
     written to ``per_user_path`` (one row per split, model, backbone, seed and user), for tests of one's own.
     ``tests`` holds ``random_variants`` (model -> its random-init variants), ``baseline_backbone``,
-    ``shuffled_suffix``, ``alpha`` and optionally ``chance_model`` (see :mod:`audiorec.significance`).
+    ``shuffled_suffix``, ``alpha`` and optionally ``chance_model`` (see :mod:`audiorec.evaluation.significance`).
     ``title`` heads the Markdown table (the same stage writes the cold-start table); ``uncovered_path`` (the main
-    table's candidate set, :mod:`audiorec.candidates`) adds a note of how many train items every row ranks.
+    table's candidate set, :mod:`audiorec.protocol.candidates`) adds a note of how many train items every row ranks.
     """
-    from audiorec.report import COLD_SPLIT, cold_start_note, metric_columns, recommendation_markdown, summarize_runs
-    from audiorec.significance import marks_legend, significance_marks, significance_table
+    from audiorec.evaluation.significance import marks_legend, significance_marks, significance_table
+    from audiorec.reporting.report import (
+        COLD_SPLIT,
+        cold_start_note,
+        metric_columns,
+        recommendation_markdown,
+        summarize_runs,
+    )
 
     per_user = score_runs(runs, ks)
     write_table(per_user, per_user_path)
@@ -93,7 +99,7 @@ def aggregate(
     cold = any(run["split"] == COLD_SPLIT for run in runs)
     note = cold_start_note(split_stats, metric_columns(per_user)) if cold else None
     if uncovered_path is not None:
-        from audiorec.candidates import coverage_note, read_uncovered
+        from audiorec.protocol.candidates import coverage_note, read_uncovered
 
         train_items = int(split_stats.filter(pl.col("split") == "train").get_column("items")[0])
         note = coverage_note(train_items, read_uncovered(uncovered_path))

@@ -9,8 +9,8 @@ from typing import Any
 
 import polars as pl
 
-from audiorec.atomic import write_text_atomic
-from audiorec.tables import read_embeddings, read_table
+from audiorec.storage.atomic import write_text_atomic
+from audiorec.storage.tables import read_embeddings, read_table
 
 log = logging.getLogger(__name__)
 
@@ -26,24 +26,24 @@ def probe(
 ) -> None:
     """Probe a backbone's embeddings on one task and write the result as JSON.
 
-    ``task`` is :data:`audiorec.names.PLAYLIST_TASK` (``task_table_path`` is the playlists table; tracks listed in
-    ``excluded_path`` leave the catalogue) or a label task (``task_table_path`` is its labels table).
+    ``task`` is :data:`audiorec.common.names.PLAYLIST_TASK` (``task_table_path`` is the playlists table; tracks listed
+    in ``excluded_path`` leave the catalogue) or a label task (``task_table_path`` is its labels table).
     ``options`` is the config's ``probes`` block.
     """
     import json
 
-    from audiorec.names import PLAYLIST_TASK
+    from audiorec.common.names import PLAYLIST_TASK
 
     track_ids, vectors = read_embeddings(embeddings_path)
     if task == PLAYLIST_TASK:
-        from audiorec.config import dataclass_from_mapping
-        from audiorec.playlists import ContinuationProtocol, probe_playlists
+        from audiorec.common.config import dataclass_from_mapping
+        from audiorec.evaluation.playlists import ContinuationProtocol, probe_playlists
 
         protocol = dataclass_from_mapping(ContinuationProtocol, options.get("playlist"), "probes.playlist")
         excluded = read_table(excluded_path).get_column("track_id").to_list() if excluded_path is not None else []
         result = probe_playlists(track_ids, vectors, read_table(task_table_path, "playlists"), excluded, protocol)
     else:
-        from audiorec.probes import DEFAULT_CS, probe_labels
+        from audiorec.evaluation.probes import DEFAULT_CS, probe_labels
 
         result = probe_labels(
             track_ids,
@@ -65,7 +65,7 @@ def probe_table(results: Sequence[Mapping[str, Any]], csv_path: str | Path, mark
     """
     import json
 
-    from audiorec.report import probe_markdown, probe_summary
+    from audiorec.reporting.report import probe_markdown, probe_summary
 
     summary = probe_summary(
         [{**json.loads(Path(r["path"]).read_text()), "task": r["task"], "backbone": r["backbone"]} for r in results]
@@ -83,9 +83,9 @@ def ssl_summary(
     """The self-supervised encoders' probe results in the layout of Choi et al. (2022), Table 3.
 
     ``encoders`` maps each backbone to show to its ssl options, or to None for a baseline (see
-    :func:`audiorec.ssl_table.ssl_table`).
+    :func:`audiorec.reporting.ssl_table.ssl_table`).
     """
-    from audiorec.ssl_table import ssl_markdown, ssl_table
+    from audiorec.reporting.ssl_table import ssl_markdown, ssl_table
 
     table = ssl_table(pl.read_csv(probes_path), encoders)
     write_text_atomic(table.write_csv(float_precision=6), csv_path)
@@ -101,9 +101,12 @@ def mir_versus_recommendation(
     markdown_path: str | Path,
     scatter_path: str | Path,
 ) -> None:
-    """Write the MIR-versus-recommendation table, Spearman correlations and scatter (:mod:`audiorec.mir_vs_recs`)."""
-    from audiorec.figures import mir_scatter
-    from audiorec.mir_vs_recs import mir_vs_recs, mir_vs_recs_markdown
+    """Write the MIR-versus-recommendation table, Spearman correlations and scatter.
+
+    See :mod:`audiorec.reporting.mir_vs_recs`.
+    """
+    from audiorec.reporting.figures import mir_scatter
+    from audiorec.reporting.mir_vs_recs import mir_vs_recs, mir_vs_recs_markdown
 
     table, correlations = mir_vs_recs(pl.read_csv(probes_path), pl.read_csv(recommendation_path), metric)
     write_text_atomic(table.write_csv(float_precision=6), csv_path)

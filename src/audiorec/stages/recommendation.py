@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from audiorec.common.names import COLD_SPLIT
 from audiorec.errors import ParameterError, SchemaError
-from audiorec.names import COLD_SPLIT
-from audiorec.tables import read_embeddings, read_table, write_table
+from audiorec.storage.tables import read_embeddings, read_table, write_table
 
 if TYPE_CHECKING:
     from audiorec.recommenders import Catalogue, Recommender, TrainData
@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 
 
 def candidates(train_path: str | Path, embeddings: Mapping[str, str | Path], out_path: str | Path) -> None:
-    """Write the train items left out of the candidate set (:mod:`audiorec.candidates`): those some backbone of
+    """Write the train items left out of the candidate set (:mod:`audiorec.protocol.candidates`): those some backbone of
     ``embeddings`` (name → embeddings table) could not embed."""
-    from audiorec.candidates import write_candidates
+    from audiorec.protocol.candidates import write_candidates
 
     write_candidates(train_path, embeddings, out_path)
 
@@ -40,10 +40,10 @@ def build_model(
 ) -> Recommender:
     """The configured model; caps torch's CPU threads at ``threads`` first, since the model's work follows.
 
-    A random-init variant with ``item_dim: match`` (:mod:`audiorec.controls`) takes the width of the embeddings
-    table at ``embeddings_path``.
+    A random-init variant with ``item_dim: match`` (:mod:`audiorec.evaluation.controls`) takes the width of the
+    embeddings table at ``embeddings_path``.
     """
-    from audiorec.controls import MATCH, matches_width
+    from audiorec.evaluation.controls import MATCH, matches_width
     from audiorec.recommenders import recommender_class
 
     if threads is not None:
@@ -105,8 +105,8 @@ class RankingInputs:
         threads: int | None,
     ) -> RankingInputs:
         """Build the model and read its tables; ``shuffle`` permutes the candidates' embedding rows with ``seed``
-        (the shuffled-embedding control, see :mod:`audiorec.controls`)."""
-        from audiorec.candidates import candidate_track_ids, read_uncovered
+        (the shuffled-embedding control, see :mod:`audiorec.evaluation.controls`)."""
+        from audiorec.protocol.candidates import candidate_track_ids, read_uncovered
         from audiorec.recommenders.runs import model_catalogue
 
         model = build_model(model_spec, seed, threads, embeddings_path)
@@ -143,9 +143,9 @@ def recommend(
     """Fit a recommender on train and write top-``top_k`` lists for every user of the target splits.
 
     ``split_paths`` names the split's ``train``, ``heard_before_window`` and ``uncovered`` files (and ``val`` for a
-    trained model): the model ranks the candidate set (:mod:`audiorec.candidates`) and every ranking leaves out
+    trained model): the model ranks the candidate set (:mod:`audiorec.protocol.candidates`) and every ranking leaves out
     what its user heard before the evaluation window. ``shuffle`` permutes the candidates' embedding rows with
-    ``seed`` first (the shuffled-embedding control, see :mod:`audiorec.controls`). A trained model
+    ``seed`` first (the shuffled-embedding control, see :mod:`audiorec.evaluation.controls`). A trained model
     (:class:`~audiorec.recommenders.TrainedRecommender`) learns on every train user, early-stops on ``val``,
     and writes its best weights to ``checkpoint_path`` and one row per epoch to ``training_log_path``; its
     per-epoch resume state lives beside the checkpoint. ``threads`` caps torch's CPU threads at the job's
@@ -225,7 +225,7 @@ def recommend_new_items(
 
 def _device(model: Any) -> str:
     """Where a model's tensors ran: its own device, the default one for torch models without, else the CPU."""
-    from audiorec.devices import default_device, describe_device
+    from audiorec.common.devices import default_device, describe_device
 
     device = getattr(model, "device", None)
     if device is None:

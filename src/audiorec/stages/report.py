@@ -9,8 +9,8 @@ from typing import Any
 
 import polars as pl
 
-from audiorec.atomic import write_text_atomic
-from audiorec.tables import read_table
+from audiorec.storage.atomic import write_text_atomic
+from audiorec.storage.tables import read_table
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +26,13 @@ def figures(
     models: Sequence[str],
     backbones: Sequence[str],
 ) -> None:
-    """Draw the results bars and the training curves (:mod:`audiorec.figures`) from the workflow's tables.
+    """Draw the results bars and the training curves (:mod:`audiorec.reporting.figures`) from the workflow's tables.
 
     ``training_runs`` name each trained run's ``training_log`` with its ``model``, ``backbone`` and ``seed``;
     ``tests`` are the aggregate rule's (random-init variants and alpha, so the bars carry the table's blocks and
     marks); ``models`` and ``backbones`` are the config's orders, which fix blocks, rows and colours.
     """
-    from audiorec.figures import recommendation_bars, training_curves
+    from audiorec.reporting.figures import recommendation_bars, training_curves
 
     variants = tests["random_variants"]
     recommendation_bars(
@@ -61,12 +61,12 @@ def layer_sweep(
     csv_path: str | Path,
 ) -> None:
     """Score every hidden layer stored in a backbone's shards with one training-free model (see
-    :mod:`audiorec.layer_sweep`) on the users of ``truth_path`` (the validation split), and write one row per
+    :mod:`audiorec.reporting.layer_sweep`) on the users of ``truth_path`` (the validation split), and write one row per
     layer. ``split_paths`` names the ``train``, ``heard_before_window`` and ``uncovered`` files: each layer ranks
     the candidate set of the results table with the same exclusions."""
-    from audiorec.candidates import candidate_track_ids, read_uncovered
-    from audiorec.embed import read_shard_layers
-    from audiorec.layer_sweep import sweep_layers
+    from audiorec.extraction.embed import read_shard_layers
+    from audiorec.protocol.candidates import candidate_track_ids, read_uncovered
+    from audiorec.reporting.layer_sweep import sweep_layers
 
     combined, per_layer, _ = read_shard_layers(shard_paths)
     track_ids = combined.column("track_id").to_pylist()
@@ -95,7 +95,7 @@ def layer_figure(
 ) -> None:
     """Draw ``metric`` by layer for every swept backbone (``sweeps`` maps a backbone to its sweep table), marking
     each one's configured layer (``layers``); ``backbones``, the config's order, fixes the colours."""
-    from audiorec.figures import layer_curves
+    from audiorec.reporting.figures import layer_curves
 
     tables = {backbone: pl.read_csv(table) for backbone, table in sweeps.items()}
     layer_curves(tables, metric, path, layers, backbones)

@@ -12,8 +12,8 @@ log = logging.getLogger(__name__)
 
 def split_dataset(interactions_path: str | Path, split_options: Mapping[str, Any], out_dir: str | Path) -> None:
     """Temporal split of a listening log into train/val/test/cold_test tables and their statistics."""
-    from audiorec.split import SplitConfig, temporal_split, write_split
-    from audiorec.tables import scan_interactions
+    from audiorec.protocol.split import SplitConfig, temporal_split, write_split
+    from audiorec.storage.tables import scan_interactions
 
     interactions = scan_interactions(interactions_path)
     result = temporal_split(interactions, SplitConfig.from_mapping(split_options))

@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from audiorec.tables import read_table, resolve_audio_path, write_table
+from audiorec.storage.tables import read_table, resolve_audio_path, write_table
 
 log = logging.getLogger(__name__)
 

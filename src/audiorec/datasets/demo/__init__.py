@@ -22,22 +22,22 @@ listening events untouched, and the same options always give byte-identical file
 
 Each part has its own module: ``options`` (with the seeded streams), ``timeline``, ``styles``, ``catalogue``,
 ``score``, ``voices`` and ``synthesis`` (the audio), ``listening``, ``labels``, ``playlists`` and ``world``
-(which writes the files); this package re-exports the names callers use.
+(which writes the files); this package re-exports the names callers use, each imported on first use, so that
+the workflow reads the options while it builds its DAG without importing the synthesiser.
 """
 
-from audiorec.datasets.demo.options import TINY, DemoOptions
-from audiorec.datasets.demo.styles import INSTRUMENTS, STYLE_NAMES
-from audiorec.datasets.demo.timeline import evaluation_start, world_end, world_start
-from audiorec.datasets.demo.world import fetch, generate_demo_world
+from audiorec.common.lazy import lazy_exports
 
-__all__ = [
-    "INSTRUMENTS",
-    "STYLE_NAMES",
-    "TINY",
-    "DemoOptions",
-    "evaluation_start",
-    "fetch",
-    "generate_demo_world",
-    "world_end",
-    "world_start",
-]
+_EXPORTS = {
+    "TINY": "audiorec.datasets.demo.options",
+    "DemoOptions": "audiorec.datasets.demo.options",
+    "INSTRUMENTS": "audiorec.datasets.demo.styles",
+    "STYLE_NAMES": "audiorec.datasets.demo.styles",
+    "evaluation_start": "audiorec.datasets.demo.timeline",
+    "world_end": "audiorec.datasets.demo.timeline",
+    "world_start": "audiorec.datasets.demo.timeline",
+    "fetch": "audiorec.datasets.demo.world",
+    "generate_demo_world": "audiorec.datasets.demo.world",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from audiorec.config import dataclass_from_mapping
+from audiorec.common.config import dataclass_from_mapping
 from audiorec.datasets.demo.styles import STYLES
 from audiorec.errors import ParameterError
 

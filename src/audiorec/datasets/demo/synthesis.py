@@ -10,12 +10,12 @@ import numpy as np
 import soundfile as sf
 from scipy import fft
 
-from audiorec import tables
 from audiorec.datasets.demo.catalogue import Catalogue
 from audiorec.datasets.demo.options import AUDIO_STREAM, DemoOptions, child_rng
 from audiorec.datasets.demo.score import compose_score
 from audiorec.datasets.demo.styles import INSTRUMENTS, STYLES
 from audiorec.datasets.demo.voices import frozen, noise, render, render_drums
+from audiorec.storage import tables
 
 
 def _pan(voice: np.ndarray, position: float, stereo: bool) -> np.ndarray:

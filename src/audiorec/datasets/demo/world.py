@@ -13,8 +13,7 @@ import polars as pl
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from audiorec import tables
-from audiorec.cpus import usable_cpus
+from audiorec.common.cpus import usable_cpus
 from audiorec.datasets.demo.catalogue import build_catalogue
 from audiorec.datasets.demo.labels import stratified_split
 from audiorec.datasets.demo.listening import listening_events
@@ -24,6 +23,7 @@ from audiorec.datasets.demo.styles import INSTRUMENTS, STYLE_NAMES
 from audiorec.datasets.demo.synthesis import synthesise, write_flac
 from audiorec.datasets.demo.timeline import evaluation_start, world_end
 from audiorec.errors import ParameterError
+from audiorec.storage import tables
 
 
 def _ids(prefix: str, count: int) -> np.ndarray:
@@ -52,7 +52,7 @@ def _write_clip(job: tuple[DemoOptions, Any, int, Path]) -> None:
 def generate_demo_world(options: DemoOptions, out_dir: str | Path, progress: bool = True) -> None:
     """Generate the demo world into ``out_dir``.
 
-    Writes (all tables atomically, with :func:`audiorec.tables.write_table`)
+    Writes (all tables atomically, with :func:`audiorec.storage.tables.write_table`)
 
     * ``tracks.parquet`` (kind ``tracks``): ``track_id``, ``audio_path`` (relative to ``out_dir``, e.g.
       ``audio/t0001.flac``), ``duration_s``, plus ``style``, ``instrument``, ``artist_id``,
@@ -64,7 +64,7 @@ def generate_demo_world(options: DemoOptions, out_dir: str | Path, progress: boo
     * ``playlists.parquet`` (kind ``playlists``);
     * ``audio/<track_id>.flac``: 16-bit FLAC at ``options.sample_rate``, mono or stereo.
 
-    The tracks and interactions tables carry file metadata (:func:`audiorec.tables.read_metadata`)
+    The tracks and interactions tables carry file metadata (:func:`audiorec.storage.tables.read_metadata`)
     ``{"source": "demo", "evaluation_start": ..., "world_end": ...}`` (ISO instants, UTC): the start of the
     last month, the natural ``test_start`` of a temporal split (also :func:`evaluation_start`), and the end
     of the listening period.
