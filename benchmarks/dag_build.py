@@ -4,10 +4,13 @@ The config has 10 backbones (every registered kind, so building the DAG would im
 read traits from the classes), 6 models and 3 seeds on the demo dataset. Both workflows dry-run in their own
 copy, on the same fetched dataset and with the candidate set in place, so every run's job is planned; the runs
 alternate and the median wall time of each is reported with their ratio. Each dry run also reports which heavy
-modules the Snakemake process imported. A one-rule workflow is dry-run beside them: Snakemake's own start-up,
-the floor under any workflow's time.
+modules the Snakemake process imported. Two floors are dry-run beside them: a one-rule workflow (Snakemake's own
+start-up) and a workflow with the same jobs and the same edges as the current DAG, one rule per rule of it, whose
+inputs are looked up in a dict (what Snakemake itself spends on a DAG of this size, with none of audiorec's work:
+no plan, no config validation, no checkpoints, no imports). The goal is the current dry run within 1.5x of the
+second floor.
 
-    python benchmarks/dag_build.py --baseline 0d377b4     # ~2 min on 2 cores
+    python benchmarks/dag_build.py --baseline 1251a87 --repeats 9     # ~3 min on 2 cores
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -29,7 +33,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "dag_build.json"
 HEAVY = ("torch", "librosa", "faiss", "sklearn", "transformers", "matplotlib")
-TREE = ("Snakefile", "workflow", "config", "profiles", "resources")
+TREE = ("Snakefile", "workflow", "config", "profiles", "resources", "envs")
 
 BACKBONES = {
     "mfcc": {"kind": "mfcc"},
@@ -123,6 +127,44 @@ def floor_workflow(root: Path) -> Path:
     return root
 
 
+def same_size_workflow(root: Path, dot: str) -> Path:
+    """A workflow with the jobs and edges of the DAG ``dot`` (``snakemake --dag`` output), and nothing else.
+
+    Each job of rule ``r`` becomes ``j/r/<node id>``; its inputs are the files of the jobs it depends on, read from a
+    dict by an input function, the cheapest way Snakemake has to give each job of a rule its own inputs.
+    """
+    nodes = dict(re.findall(r'^\s*(\d+)\[label = "([^"\\]+)', dot, re.MULTILINE))
+    inputs: dict[str, list[str]] = {node: [] for node in nodes}
+    for source, target in re.findall(r"^\s*(\d+) -> (\d+)", dot, re.MULTILINE):
+        inputs[target].append(f"j/{nodes[source]}/{source}")
+    (final,) = [node for node, rule in nodes.items() if rule == "all"]
+    lines = [f"DEPS = {inputs!r}", "", "rule all:", f"    input: DEPS[{final!r}]", ""]
+    for rule in sorted(set(nodes.values()) - {"all"}):
+        lines += [
+            f"rule {rule}:",
+            f'    output: "j/{rule}/{{n}}"',
+            "    input: lambda wildcards: DEPS[wildcards.n]",
+            '    wildcard_constraints: n=r"\\d+"',
+            '    shell: "touch {output}"',
+            "",
+        ]
+    root.mkdir()
+    (root / "Snakefile").write_text("\n".join(lines))
+    return root
+
+
+def dag_of(workdir: Path, pythonpath: Path) -> str:
+    """The ``snakemake --dag`` (dot) output of the workflow in ``workdir``."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--dag", "--cores", "1"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ | {"PYTHONPATH": str(pythonpath)},
+    ).stdout
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", required=True, help="git revision of the workflow to compare with")
@@ -139,6 +181,8 @@ def main() -> None:
             copies["snakemake_floor"] = floor_workflow(scratch / "floor")
             prepare_data(copies["current"])
             shutil.copytree(copies["current"] / "results", copies["baseline"] / "results", symlinks=True)
+            dot = dag_of(copies["current"], REPO / "src")
+            copies["snakemake_same_size"] = same_size_workflow(scratch / "same_size", dot)
             times: dict[str, list[float]] = {name: [] for name in copies}
             jobs, heavy = {}, {}
             for _ in range(args.repeats):
@@ -157,6 +201,8 @@ def main() -> None:
         "speedup": medians["baseline"] / medians["current"],
         "speedup_above_floor": (medians["baseline"] - medians["snakemake_floor"])
         / (medians["current"] - medians["snakemake_floor"]),
+        "current_over_same_size_floor": medians["current"] / medians["snakemake_same_size"],
+        "same_size_floor_rules": len(set(re.findall(r'^\s*\d+\[label = "([^"\\]+)', dot, re.MULTILINE))),
         "heavy_modules_imported": heavy,
         "machine": {"cpus": os.cpu_count(), "load_average": list(os.getloadavg())},
         "python": platform.python_version(),
