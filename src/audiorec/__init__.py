@@ -17,6 +17,7 @@ ssl           the self-supervised encoders the workflow trains
 backbones     the audio models, one module per family, behind a registry, and vectors a dataset ships
 extraction    the extraction driver: tracks in, pooled vectors and a failures table out
 recommenders  the recommenders, their trainer and exact retrieval, behind a registry
+contracts     the checks every backbone and recommender kind passes, for ``audiorec check`` on a plugin
 reporting     results tables, figures, the layer sweep, the MIR-versus-recommendation and SSL tables
 plan          the config's meaning, decided and checked before any job runs (light: no torch)
 stages        one path-level function per workflow rule: read, call the library, write atomically
@@ -40,11 +41,12 @@ function and a ``"module:name"`` string a registry imports later::
     backbones    <- common, storage, audio, datasets, ssl
     extraction   <- storage, audio, backbones
     recommenders <- common, storage, evaluation
+    contracts    <- datasets, protocol, backbones, extraction, recommenders
     reporting    <- common, storage, evaluation, ssl, recommenders
     plan         <- common, storage, datasets, evaluation, backbones, recommenders
     stages       <- common, storage, audio, datasets, protocol, evaluation, ssl, backbones, extraction,
                     recommenders, reporting, plan
-    cli          <- common, storage, stages, plan
+    cli          <- common, storage, contracts, stages, plan
 
 The workflow's scripts import only :mod:`audiorec.stages` and :mod:`audiorec.storage.logs` (they are thin
 adapters); its rule files only the light parts that describe a plan (:mod:`audiorec.plan`, :mod:`audiorec.common`,

@@ -56,6 +56,25 @@ def resolved_spec(kind: str, options: dict) -> dict:
     return {"kind": kind, "options": resolved, "published": source.expected_files()}
 
 
+def check_kind(args: argparse.Namespace) -> int:
+    """Run a kind's contract checks and print one line per check; the exit status is 1 if any failed."""
+    from audiorec.contracts.results import summary
+
+    options = json.loads(args.options)
+    if args.family == "backbone":
+        from audiorec.contracts.backbone import check_backbone
+
+        results = check_backbone(args.target, options)
+    else:
+        from audiorec.contracts.recommender import check_recommender
+
+        results = check_recommender(args.target, options, seed=args.seed)
+    for result in results:
+        print(result.line())
+    print(summary(results))
+    return 1 if any(result.status == "FAIL" for result in results) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audiorec", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--batch-size", type=int, default=8)
     embed.add_argument("--workers", type=int, default=0, help="decoding worker processes")
     embed.set_defaults(handler=embed_folder)
+    check = commands.add_parser(
+        "check",
+        help="run the contract checks of a backbone or recommender kind (your plugin's, or a built-in one)",
+        description="Run the checks every built-in kind passes on TARGET: a kind name, an import target "
+        "'package.module:Name' or an installed entry point; print PASS, FAIL (with the reason) or SKIP per check.",
+    )
+    check.add_argument("family", choices=("backbone", "recommender"))
+    check.add_argument("target", help="kind: e.g. mfcc, knn, mypkg.models:MyBackbone, or an entry-point name")
+    check.add_argument("--options", default="{}", help="the kind's options as JSON, e.g. '{\"epochs\": 2}'")
+    check.add_argument("--seed", type=int, default=0, help="seed of a recommender (default 0)")
+    check.set_defaults(handler=check_kind)
     return parser
 
 

@@ -32,3 +32,8 @@ class DownloadError(AudiorecError):
 
 class TrainingError(AudiorecError):
     """Training a model went wrong (a non-finite loss); the message names the model, the epoch and the value."""
+
+
+class ContractError(AudiorecError):
+    """A backbone or recommender broke its contract (output shape or width, non-finite values, heard items in a
+    ranking); the message names the kind and the problem, so a plugin's author knows what to fix."""

@@ -169,8 +169,11 @@ def probe_inputs(wildcards):
 
 
 def precomputed_file(wildcards):
-    """The dataset file a precomputed backbone reads (an option of the dataset, or one of its downloads)."""
+    """The file a precomputed backbone reads: the user's own (option path), else the dataset's feature file (an
+    option of the dataset, or one of its downloads). An input, so replacing it rebuilds the backbone's table.
+    """
+    options = plan.backbones[wildcards.backbone].checked
+    if options.path is not None:
+        return options.path
     dataset = plan.datasets[wildcards.dataset]
-    feature = plan.backbones[wildcards.backbone].checked.feature
-    option = dataset.feature_option(feature)
-    return dataset.options()[option]
+    return dataset.options()[dataset.feature_option(options.feature)]

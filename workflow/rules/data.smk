@@ -87,8 +87,9 @@ rule extract_archive:
 
 if plan.precomputed_backbones():
 
-    # A backbone of kind "precomputed" takes the vectors a dataset ships (Music4All-Onion's MFCC statistics)
-    # instead of running a model; the rest of the workflow treats them like any extraction's.
+    # A backbone of kind "precomputed" takes the vectors a dataset ships (Music4All-Onion's MFCC statistics) or
+    # a Parquet file of the user's own (option path; its layer is chosen here) instead of running a model; the
+    # rest of the workflow treats them like any extraction's.
     rule embed_precomputed:
         input:
             tracks=tracks_table,
@@ -111,6 +112,8 @@ if plan.precomputed_backbones():
             options=as_json(
                 lambda wildcards: plan.datasets[wildcards.dataset].options()
             ),
-            backbone=as_json(lambda wildcards: plan.backbones[wildcards.backbone].spec),
+            backbone=as_json(
+                lambda wildcards: plan.precomputed_spec(wildcards.backbone)
+            ),
         script:
             "../scripts/embed_precomputed.py"

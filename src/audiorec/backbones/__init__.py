@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from audiorec.backbones.base import Backbone, ClipPolicy, file_sha256, select_layer
-from audiorec.common.registry import Registered, Registry
+from audiorec.common.registry import PluginHooks, Registered, Registry
+from audiorec.errors import ParameterError
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class BackboneTraits:
     trained_by_workflow
         The workflow trains the backbone's weights itself (rule ``ssl_train``) before extracting with them.
     precomputed
-        The vectors are read from a feature file the dataset ships (option ``feature``), not computed from audio.
+        The vectors are read from a file, not computed from audio: a feature the dataset ships (option
+        ``feature``) or the user's own vectors (option ``path``).
     """
 
     uses_gpu: bool = False
@@ -35,6 +37,20 @@ class BackboneTraits:
 
 _OPTIONS = "audiorec.backbones.options"
 _PRETRAINED = BackboneTraits(uses_gpu=True)
+
+
+def _plugin_traits(cls: type) -> BackboneTraits:
+    """The traits a plugin backbone class declares: ``uses_gpu`` (a class attribute, False when absent)."""
+    return BackboneTraits(uses_gpu=bool(getattr(cls, "uses_gpu", False)))
+
+
+def _prepare_plugin(cls: type, kind: str, traits: BackboneTraits) -> None:
+    """Refuse a plugin class that is no :class:`Backbone`; name it by its config ``kind`` if it names no kind."""
+    if not (isinstance(cls, type) and issubclass(cls, Backbone)):
+        raise ParameterError(f"backbone kind {kind!r}: {cls!r} is not a subclass of audiorec.backbones.Backbone")
+    if "kind" not in vars(cls):  # its own name, not one inherited from the class it extends
+        cls.kind = kind
+
 
 BACKBONES: Registry[BackboneTraits] = Registry(
     "backbone",
@@ -56,14 +72,16 @@ BACKBONES: Registry[BackboneTraits] = Registry(
             "audiorec.ssl.config:SSLConfig",
             BackboneTraits(uses_gpu=True, trained_by_workflow=True),
         ),
+        "hear": Registered("audiorec.backbones.hear:HearBackbone", f"{_OPTIONS}:HearOptions", _PRETRAINED),
         "precomputed": Registered(
             "audiorec.backbones.precomputed:PrecomputedBackbone",
             f"{_OPTIONS}:PrecomputedOptions",
             BackboneTraits(precomputed=True),
         ),
     },
+    plugins=PluginHooks("audiorec.backbones", _plugin_traits, _prepare_plugin),
 )
-"""Every backbone kind; a config's ``kind`` must be one of these."""
+"""Every built-in backbone kind; a config's ``kind`` is one of these or a plugin (:mod:`audiorec.common.plugins`)."""
 
 
 def backbone_class(kind: str) -> type[Backbone]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from audiorec.common.validation import check_positive
 from audiorec.errors import ParameterError
 
 
@@ -148,6 +149,83 @@ class JukeboxOptions(PretrainedOptions):
 
 @dataclass(frozen=True)
 class PrecomputedOptions:
-    """Options of a ``precomputed`` backbone: ``feature``, a feature name the dataset's source provides."""
+    """Options of a ``precomputed`` backbone: exactly one of ``feature`` and ``path``.
 
-    feature: str
+    Attributes
+    ----------
+    feature
+        A feature the dataset's source ships (Music4All-Onion's ``mfcc_stats``, a synthetic world's generated
+        ones); every dataset of the config must provide it.
+    path
+        A Parquet file of the researcher's own vectors: a ``track_id`` column and one vector column per layer
+        (:mod:`audiorec.backbones.user_vectors`). It serves every dataset of the config, each taking the vectors
+        of its own tracks; a relative path is relative to the folder the workflow runs in.
+    """
+
+    feature: str | None = None
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        # Both would leave it to the code which one wins, and neither gives nothing to read.
+        if (self.feature is None) == (self.path is None):
+            given = "both" if self.feature is not None else "neither"
+            raise ParameterError(
+                "backbone precomputed takes exactly one of the options feature (a feature the dataset ships) and "
+                f"path (a Parquet file of your own vectors); got {given}"
+            )
+        for name in ("feature", "path"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ParameterError(f"backbone precomputed option {name} must be a non-empty string, got {value!r}")
+
+
+HEAR_EMBEDDINGS = ("scene", "timestamp_mean")
+"""What a ``hear`` backbone keeps of a model: its scene embedding, or the mean of its timestamp embeddings."""
+
+
+@dataclass(frozen=True)
+class HearOptions:
+    """Options of the ``hear`` backbone, which runs any module following the HEAR 2021 API.
+
+    Only the module's name is checked here: importing it would load the model's own dependencies while the
+    workflow plans, so whether it imports and follows the API is checked when the backbone is built.
+
+    Attributes
+    ----------
+    module
+        Importable name of the module that provides ``load_model``, ``get_scene_embeddings`` and
+        ``get_timestamp_embeddings`` (e.g. ``hearbaseline.wav2vec2``).
+    weights
+        Model file passed to ``load_model``; empty for models that need none (``load_model`` is then called
+        without an argument, so the module's own default applies).
+    embedding
+        ``scene`` (one ``get_scene_embeddings`` vector per track) or ``timestamp_mean`` (the mean over the
+        track's ``get_timestamp_embeddings`` frames).
+    max_duration_s
+        Crop tracks to their first seconds (None reads them whole).
+    device
+        ``cpu``, ``cuda``, ``cuda:N``, or None / ``auto`` for the GPU when one is visible.
+    """
+
+    module: str
+    weights: str = ""
+    embedding: str = "scene"
+    max_duration_s: float | None = 30.0
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.module, str) or not all(part.isidentifier() for part in self.module.split(".")):
+            raise ParameterError(f"backbone hear option module must be a dotted module name, got {self.module!r}")
+        if not isinstance(self.weights, str):
+            raise ParameterError(f"backbone hear option weights must be a file path or empty, got {self.weights!r}")
+        if self.embedding not in HEAR_EMBEDDINGS:
+            raise ParameterError(
+                f"backbone hear option embedding must be one of {list(HEAR_EMBEDDINGS)}, got {self.embedding!r}"
+            )
+        if self.max_duration_s is not None:
+            check_positive("max_duration_s", self.max_duration_s, where="backbone hear")
+
+    def code_modules(self) -> list[str]:
+        """The module whose code makes the vectors: its version and source digest enter the extraction jobs'
+        parameters (:func:`audiorec.common.plugins.code_version`), so updating it reruns this backbone."""
+        return [self.module]

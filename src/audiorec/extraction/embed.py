@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 
 from audiorec.audio.decode import load_audio
 from audiorec.backbones import Backbone, select_layer
-from audiorec.errors import AudioError, AudiorecError, SchemaError
+from audiorec.errors import AudioError, AudiorecError, ContractError, SchemaError
 from audiorec.storage.tables import SCHEMAS, embeddings_table, read_metadata, read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,26 @@ def extract(
     return result
 
 
+def check_batch_output(backbone: Backbone, outputs: Any, n_tracks: int) -> None:
+    """Raise :class:`ContractError` unless ``outputs`` has every declared layer at its declared width.
+
+    Unlike a track the backbone cannot embed (a failures row), a batch of the wrong shape is a bug in the backbone
+    itself: every track would be wrong the same way, so the job stops, naming the kind and the layer.
+    """
+    what = f"backbone kind {backbone.kind!r}"
+    if not isinstance(outputs, Mapping):
+        raise ContractError(f"{what}: embed_batch returned {type(outputs).__name__}, not a dict of layer -> array")
+    missing = [name for name in backbone.layers if name not in outputs]
+    if missing:
+        raise ContractError(f"{what}: embed_batch returned no layer(s) {missing}; it declares {list(backbone.layers)}")
+    for name, width in backbone.layer_dims.items():
+        shape = np.shape(outputs[name])
+        if shape != (n_tracks, width):
+            raise ContractError(
+                f"{what}: layer {name!r} came out {shape} for {n_tracks} tracks; it declares width {width}"
+            )
+
+
 def _embed_isolating_failures(
     backbone: Backbone, decoded: list[tuple[str, str, np.ndarray]]
 ) -> Iterator[tuple[tuple[str, str, np.ndarray], dict[str, np.ndarray] | None, str | None]]:
@@ -156,6 +177,7 @@ def _embed_isolating_failures(
             for item in decoded:
                 yield from _embed_isolating_failures(backbone, [item])
         return
+    check_batch_output(backbone, batch_vectors, len(decoded))
     for index, item in enumerate(decoded):
         vectors = {name: batch_vectors[name][index] for name in backbone.layers}
         if all(np.all(np.isfinite(vector)) for vector in vectors.values()):
@@ -222,16 +244,25 @@ def gather_shards(
     embedded, since every downstream result would be meaningless.
     """
     combined, per_layer, metadata = read_shard_layers(shard_paths)
+    failures = pl.concat([read_table(path, "failures") for path in failure_paths]) if failure_paths else None
+    if failures is None:
+        failures = pl.DataFrame(schema=dict(zip(SCHEMAS["failures"].names, [pl.String] * 3, strict=True)))
     if combined.num_rows == 0:
-        raise AudiorecError(f"no track could be embedded; see {failures_path} for every error")
+        raise AudiorecError(_nothing_embedded(metadata, failures, extra_metadata or {}))
     vectors = select_layer(per_layer, layer)
     table = embeddings_table(combined.column("track_id").to_pylist(), vectors).append_column(
         "silent", combined.column("silent")
     )
     metadata.update({"layer": layer, "dim": int(vectors.shape[1]), **(extra_metadata or {})})
     write_table(table, embeddings_path, metadata=metadata)
-    failures = pl.concat([read_table(path, "failures") for path in failure_paths]) if failure_paths else None
-    if failures is None:
-        failures = pl.DataFrame(schema=dict(zip(SCHEMAS["failures"].names, [pl.String] * 3, strict=True)))
     write_table(failures, failures_path, kind="failures")
     return combined.num_rows
+
+
+def _nothing_embedded(metadata: Mapping[str, Any], failures: pl.DataFrame, extra: Mapping[str, Any]) -> str:
+    """The one line that ends a gather with no vector: which backbone, and the error most tracks met."""
+    who = f"backbone {extra.get('backbone', '?')!r} (kind {metadata.get('backbone_kind', '?')!r})"
+    if failures.is_empty():
+        return f"{who}: no track could be embedded, and no failure was recorded"
+    top = failures.group_by("error").len().sort(["len", "error"], descending=[True, False]).row(0)
+    return f"{who}: no track could be embedded; {top[1]} of {failures.height} tracks failed with: {top[0]}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audiorec.common.names import COLD_SPLIT, EVALUATION_SPLITS, HEARD_BEFORE_WINDOW, PLAYLIST_TASK
-from audiorec.errors import ParameterError
+from audiorec.errors import DatasetError, ParameterError
 from audiorec.evaluation.controls import SHUFFLED_SUFFIX
 from audiorec.plan import paths
 from audiorec.plan.datasets import DatasetPlan
@@ -65,6 +65,18 @@ class Plan:
 
     def precomputed_backbones(self) -> list[str]:
         return [name for name, backbone in self.backbones.items() if backbone.traits.precomputed]
+
+    def precomputed_spec(self, name: str) -> dict[str, Any]:
+        """What rule embed_precomputed is told of a precomputed backbone: its spec and, for a user's file, its layer.
+
+        A user's file holds every layer and has no gather step, so the layer is chosen as its embeddings table is
+        written, and changing it must rebuild that table; a dataset's feature has one vector per track, and its
+        spec is left as it was, so the tables already built from one are not rebuilt.
+        """
+        backbone = self.backbones[name]
+        if backbone.checked.path is None:
+            return backbone.spec
+        return backbone.spec | {"layer": backbone.layer}
 
     def extracted_backbones(self) -> list[str]:
         """Backbones whose vectors the workflow computes from audio (rule embed_gather)."""
@@ -255,16 +267,34 @@ class Plan:
         for dataset in self.datasets.values():
             dataset.check()
             for backbone in self.precomputed_backbones():
-                dataset.check_feature(backbone, self.backbones[backbone].checked.feature)
+                feature = self.backbones[backbone].checked.feature
+                if feature is not None:
+                    dataset.check_feature(backbone, feature)
             if self.trained_backbones() and not dataset.holds_out_tracks:
                 raise ParameterError(
                     f"datasets.{dataset.name} has neither label splits nor a listening log, so the ssl backbone(s) "
                     f"{self.trained_backbones()} cannot be trained on it without hearing its test tracks"
                 )
+        self.check_user_vectors()
         self.check_layer_sweep()
         unknown = sorted(set(self.probes.get("backbones", [])) - set(self.backbones))
         if unknown:
             raise ParameterError(f"probes.backbones names unknown backbone(s) {unknown}")
+
+    def check_user_vectors(self) -> None:
+        """A precomputed backbone's own file must exist, and its layout (the Parquet footer: no vector is read)
+        must hold a track_id column and float vector columns, one of which its ``layer`` selects."""
+        users = [name for name in self.precomputed_backbones() if self.backbones[name].checked.path is not None]
+        if not users:
+            return
+        from audiorec.backbones.user_vectors import vector_file  # pyarrow, only for a config that needs it
+
+        for name in users:
+            backbone = self.backbones[name]
+            try:
+                vector_file(backbone.checked.path).layer_columns(backbone.layer)
+            except (DatasetError, ParameterError) as error:
+                raise ParameterError(f"backbones.{name}.options.path: {error}") from error
 
     def check_layer_sweep(self) -> None:
         """The swept backbones must be extracted here; the sweeping model must read embeddings and train nothing."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audiorec.backbones import BACKBONES, BackboneTraits
+from audiorec.common.plugins import modules_code_version
 from audiorec.errors import ParameterError
 from audiorec.evaluation.controls import MATCH, NO_BACKBONE, SHUFFLED_SUFFIX, WIDTH_SUFFIX, matches_width
 from audiorec.recommenders import RECOMMENDERS, ModelTraits
@@ -44,6 +45,11 @@ class BackbonePlan:
         where = f"backbones.{name}"
         kind = entry["kind"]
         traits = BACKBONES.traits(kind, where)
+        if BACKBONES.is_plugin(kind) and (traits.precomputed or traits.trained_by_workflow):
+            raise ParameterError(
+                f"{where}: plugin kind {kind!r} declares precomputed or trained_by_workflow, which only built-in "
+                "kinds can be (the workflow runs dedicated rules for them)"
+            )
         options = entry.get("options") or {}
         published = None
         if _takes_weights(kind, traits):
@@ -56,11 +62,18 @@ class BackbonePlan:
         """What determines the backbone's forward pass; the layer is left out (only rule embed_gather reads it).
 
         With published weights, their origin and the digest of every file, which the extraction job checks
-        before it loads them (a file placed by hand is verified too).
+        before it loads them (a file placed by hand is verified too). A plugin kind adds its code version
+        (:func:`audiorec.common.plugins.code_version`), so an edit to the plugin reruns what depends on it.
         """
         spec: dict[str, Any] = {"kind": self.kind, "options": dict(self.options)}
         if self.published is not None:
             spec["published"] = self.published.expected_files()
+        code = BACKBONES.code_version(self.kind)
+        external = getattr(self.checked, "code_modules", None)  # code a built-in kind runs from elsewhere
+        if code is None and external is not None:
+            code = modules_code_version(tuple(external()))
+        if code is not None:
+            spec["code"] = code
         return spec
 
     @property
@@ -98,7 +111,12 @@ class ModelPlan:
 
     @property
     def spec(self) -> dict[str, Any]:
-        return {"kind": self.kind, "options": dict(self.options)}
+        """What determines the model's runs: kind and options, and a plugin's code version (see BackbonePlan)."""
+        spec: dict[str, Any] = {"kind": self.kind, "options": dict(self.options)}
+        code = RECOMMENDERS.code_version(self.kind)
+        if code is not None:
+            spec["code"] = code
+        return spec
 
     @property
     def matches_width(self) -> bool:

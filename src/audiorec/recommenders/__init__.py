@@ -7,10 +7,12 @@ checks the options of every configured model while it builds its DAG without imp
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from audiorec.common.lazy import lazy_exports
-from audiorec.common.registry import Registered, Registry
+from audiorec.common.registry import PluginHooks, Registered, Registry
+from audiorec.errors import ParameterError
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,31 @@ def _network(random_variant: str | None) -> ModelTraits:
     )
 
 
+def _plugin_traits(cls: type) -> ModelTraits:
+    """The traits a plugin model class declares as class attributes (ModelTraits' defaults where it declares
+    none); ``trained`` follows its base class, as for built-in models."""
+    from audiorec.recommenders.base import TrainedRecommender
+
+    declared = {field.name: getattr(cls, field.name, field.default) for field in dataclasses.fields(ModelTraits)}
+    return ModelTraits(**(declared | {"trained": isinstance(cls, type) and issubclass(cls, TrainedRecommender)}))
+
+
+def _prepare_plugin(cls: type, kind: str, traits: ModelTraits) -> None:
+    """Check a plugin model class against its traits and give it what built-in classes get from the registry."""
+    from audiorec.recommenders.base import Recommender, TrainedRecommender
+
+    if not (isinstance(cls, type) and issubclass(cls, Recommender)):
+        raise ParameterError(f"model kind {kind!r}: {cls!r} is not a subclass of audiorec.recommenders.Recommender")
+    if traits.trained != issubclass(cls, TrainedRecommender):
+        raise ParameterError(
+            f"model kind {kind!r}: trait trained={traits.trained} contradicts {cls.__name__}'s base class"
+        )
+    if "kind" not in vars(cls):  # its own name, not one inherited from the class it extends
+        cls.kind = kind
+    for name, value in vars(traits).items():
+        setattr(cls, name, value)
+
+
 RECOMMENDERS: Registry[ModelTraits] = Registry(
     "model",
     {
@@ -108,8 +135,9 @@ RECOMMENDERS: Registry[ModelTraits] = Registry(
             _network(None),
         ),
     },
+    plugins=PluginHooks("audiorec.recommenders", _plugin_traits, _prepare_plugin),
 )
-"""Every model kind; a config's ``kind`` must be one of these."""
+"""Every built-in model kind; a config's ``kind`` is one of these or a plugin (:mod:`audiorec.common.plugins`)."""
 
 
 def recommender_class(kind: str) -> type:
@@ -120,7 +148,15 @@ def recommender_class(kind: str) -> type:
 _BASE = "audiorec.recommenders.base"
 _EXPORTS = {
     name: _BASE
-    for name in ("Catalogue", "Recommender", "RunFiles", "TrainData", "TrainedRecommender", "recommendations_frame")
+    for name in (
+        "Catalogue",
+        "FittedRecommender",
+        "Recommender",
+        "RunFiles",
+        "TrainData",
+        "TrainedRecommender",
+        "recommendations_frame",
+    )
 }
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 __all__ = ["RECOMMENDERS", "ModelTraits", "recommender_class", *sorted(_EXPORTS)]

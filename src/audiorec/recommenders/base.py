@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from audiorec.errors import ParameterError
+from audiorec.errors import ContractError, ParameterError
 from audiorec.recommenders.retrieval import heard_matrix, top_k_unheard
 
 
@@ -169,12 +169,15 @@ class Recommender(ABC):
     is_chance: ClassVar[bool]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Give a concrete model (a class that names its ``kind``) the traits its registry entry declares."""
+        """Give a built-in model (a class that names a built-in ``kind``) the traits its registry entry declares.
+
+        A plugin's class gets its traits when the registry loads it (:mod:`audiorec.common.plugins`).
+        """
         super().__init_subclass__(**kwargs)
-        if "kind" not in cls.__dict__:
-            return
         from audiorec.recommenders import RECOMMENDERS
 
+        if cls.__dict__.get("kind") not in RECOMMENDERS.entries:
+            return
         traits = RECOMMENDERS.traits(cls.kind)
         if traits.trained != issubclass(cls, TrainedRecommender):
             raise TypeError(f"{cls.__name__}: registry trait trained={traits.trained} contradicts its base class")
@@ -201,11 +204,41 @@ class Recommender(ABC):
             raise ParameterError(
                 f"model {self.kind} scores items by their train interactions: it cannot rank new items"
             )
-        return self.new_item_scores(catalogue, train, np.asarray(embeddings, dtype=np.float32))
+        scores = np.asarray(self.new_item_scores(catalogue, train, np.asarray(embeddings, dtype=np.float32)))
+        expected = (len(train.user_ids), len(embeddings))
+        if scores.shape != expected or not np.all(np.isfinite(scores)):
+            raise ContractError(
+                f"model kind {self.kind!r}: new_item_scores returned {scores.shape} scores"
+                f"{'' if scores.shape != expected else ' with NaN or infinite values'}; expected finite {expected}"
+            )
+        return scores
 
     def new_item_scores(self, catalogue: Catalogue, train: TrainData, embeddings: np.ndarray) -> np.ndarray:
         """What :meth:`score_new_items` returns, for a model with :attr:`ranks_unseen_items`."""
         raise NotImplementedError(f"model {self.kind} declares ranks_unseen_items but scores no new items")
+
+
+class FittedRecommender(Recommender):
+    """A recommender that learns in closed form from every train user before it ranks: no epochs, no validation,
+    no checkpoint (EASE, item-kNN on co-occurrence).
+
+    The rankings are asked for the evaluation users only, but a collaborative model learns item relations from
+    everyone's history: the stages call :meth:`fit` with every train user (:func:`fit_on_every_user`) first.
+    """
+
+    @abstractmethod
+    def fit(self, catalogue: Catalogue, train: TrainData) -> None:
+        """Learn from ``train``, the train pairs of every train user indexed against ``catalogue``."""
+
+
+def fit_on_every_user(
+    model: Recommender, catalogue: Catalogue, train: pl.DataFrame, heard_before: pl.DataFrame | None = None
+) -> None:
+    """Fit a :class:`FittedRecommender` on the train pairs (split contract) of every train user; other models
+    learn elsewhere (trained ones) or not at all."""
+    if isinstance(model, FittedRecommender):
+        users = sorted(train.get_column("user_id").unique().to_list())
+        model.fit(catalogue, TrainData.build(train, catalogue, users, heard_before))
 
 
 @dataclass(frozen=True)

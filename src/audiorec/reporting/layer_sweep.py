@@ -22,6 +22,7 @@ from audiorec.evaluation.metrics import evaluate_recommendations
 from audiorec.evaluation.significance import COMPARED_METRICS
 from audiorec.evaluation.stats import t_confidence_interval
 from audiorec.recommenders import Catalogue, TrainData, TrainedRecommender, recommendations_frame, recommender_class
+from audiorec.recommenders.base import fit_on_every_user
 
 
 def sweep_layers(
@@ -60,6 +61,7 @@ def sweep_layers(
     model = model_class.from_options(dict(model_spec.get("options") or {}), seed)
     for index, (name, vectors) in enumerate(per_layer.items()):
         catalogue = Catalogue.from_tracks(kept_ids, vectors[keep])
+        fit_on_every_user(model, catalogue, train, heard_before)
         data = TrainData.build(train, catalogue, users, heard_before)
         scores, items = model.recommend(catalogue, data, max(ks))
         metrics = evaluate_recommendations(recommendations_frame(data.user_ids, catalogue, scores, items), truth, ks)

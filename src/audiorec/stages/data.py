@@ -1,4 +1,4 @@
-"""Stages of the data rules: a dataset's tables, declared downloads and archives, a dataset's own vectors."""
+"""Stages of the data rules: a dataset's tables, declared downloads and archives, precomputed vectors."""
 
 from __future__ import annotations
 
@@ -44,9 +44,15 @@ def embed_precomputed(
     tracks_path: str | Path,
     embeddings_path: str | Path,
     failures_path: str | Path,
+    layer: str | int = "last",
 ) -> None:
-    """Write a ``precomputed`` backbone's embeddings: the dataset's own vectors, aligned with its tracks."""
+    """Write a ``precomputed`` backbone's embeddings: the dataset's or a user's vectors, aligned with its tracks.
+
+    ``layer`` picks the vector column of a user's file (``options.path``).
+    """
     from audiorec.backbones.precomputed import PrecomputedBackbone
 
     backbone = PrecomputedBackbone.from_options(backbone_options)
-    backbone.write_embeddings(backbone_name, source, dataset_options, tracks_path, embeddings_path, failures_path)
+    backbone.write_embeddings(
+        backbone_name, source, dataset_options, tracks_path, embeddings_path, failures_path, layer
+    )

@@ -152,6 +152,8 @@ def recommend(
     allotment: more threads than cores make small kernels spin instead of compute.
     """
     from audiorec.recommenders import RunFiles, TrainData, TrainedRecommender, recommendations_frame
+    from audiorec.recommenders.base import fit_on_every_user
+    from audiorec.recommenders.contract import check_ranking
 
     run = RankingInputs.read(model_spec, seed, split_paths, embeddings_path, shuffle=shuffle, threads=threads)
     model, catalogue = run.model, run.catalogue
@@ -162,10 +164,12 @@ def recommend(
             )
         fit_train, validation = run.fitting_data(split_paths["val"])
         model.fit(catalogue, fit_train, validation, RunFiles.beside(checkpoint_path, training_log_path))
+    fit_on_every_user(model, catalogue, run.train, run.heard_before)
     users = sorted(set().union(*(read_table(p, "split").get_column("user_id").to_list() for p in target_paths)))
     train_data = TrainData.build(run.train, catalogue, users, run.heard_before)
     started = time.perf_counter()
     scores, items = model.recommend(catalogue, train_data, top_k)
+    check_ranking(model.kind, train_data.user_ids, train_data.excluded, scores, items, top_k)
     log.info(
         "ranked %d users against %d candidates in %.1f s", len(users), len(catalogue), time.perf_counter() - started
     )
@@ -201,7 +205,7 @@ def recommend_new_items(
     train_recommender wrote), not trained again.
     """
     from audiorec.recommenders import Catalogue, TrainData, TrainedRecommender, recommendations_frame
-    from audiorec.recommenders.base import top_k_of_scores
+    from audiorec.recommenders.base import fit_on_every_user, top_k_of_scores
     from audiorec.recommenders.runs import new_releases
 
     run = RankingInputs.read(model_spec, seed, split_paths, embeddings_path, shuffle=shuffle, threads=threads)
@@ -212,6 +216,7 @@ def recommend_new_items(
         if checkpoint_path is None or "val" not in split_paths:
             raise ParameterError(f"model {model.kind} is restored from a checkpoint: it needs the val split too")
         model.restore(catalogue, *run.fitting_data(split_paths["val"]), checkpoint_path)
+    fit_on_every_user(model, catalogue, run.train, run.heard_before)
     cold = read_table(split_paths[COLD_SPLIT], "split")
     new_tracks, new_vectors = new_releases(cold, run.embeddings, shuffle, seed)
     users = sorted(cold.get_column("user_id").unique().to_list())

@@ -14,7 +14,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from audiorec.common.cpus import usable_cpus
-from audiorec.datasets.demo.catalogue import build_catalogue
+from audiorec.datasets.demo.catalogue import Catalogue, build_catalogue
 from audiorec.datasets.demo.labels import stratified_split
 from audiorec.datasets.demo.listening import listening_events
 from audiorec.datasets.demo.options import LABELS_STREAM, DemoOptions, child_rng
@@ -113,16 +113,7 @@ def generate_demo_world(options: DemoOptions, out_dir: str | Path, progress: boo
     )
     tables.write_table(tracks_table, out_dir / "tracks.parquet", kind="tracks", metadata=metadata)
 
-    user, track, seconds = listening_events(options, catalogue)
-    interactions = pl.from_arrow(
-        pa.table(
-            {
-                "user_id": pa.array(_ids("u", options.n_users)[user].tolist(), type=pa.string()),
-                "track_id": pa.array(track_ids[track].tolist(), type=pa.string()),
-                "timestamp": _timestamps(seconds),
-            }
-        )
-    ).sort(["timestamp", "user_id", "track_id"], maintain_order=True)
+    interactions = listening_log(options, catalogue)
     tables.write_table(interactions, out_dir / "interactions.parquet", kind="interactions", metadata=metadata)
 
     for number, (task, values) in enumerate((("genre", style_names), ("instrument", instrument_names))):
@@ -147,6 +138,23 @@ def generate_demo_world(options: DemoOptions, out_dir: str | Path, progress: boo
         }
     )
     tables.write_table(playlists, out_dir / "playlists.parquet", kind="playlists")
+
+
+def listening_log(options: DemoOptions, catalogue: Catalogue | None = None) -> pl.DataFrame:
+    """The world's listening events as an ``interactions`` table, in time order; no audio is synthesised, so a
+    check of a recommender gets the demo's log in a fraction of a second."""
+    catalogue = build_catalogue(options) if catalogue is None else catalogue
+    track_ids = _ids("t", options.n_tracks)
+    user, track, seconds = listening_events(options, catalogue)
+    return pl.from_arrow(
+        pa.table(
+            {
+                "user_id": pa.array(_ids("u", options.n_users)[user].tolist(), type=pa.string()),
+                "track_id": pa.array(track_ids[track].tolist(), type=pa.string()),
+                "timestamp": _timestamps(seconds),
+            }
+        )
+    ).sort(["timestamp", "user_id", "track_id"], maintain_order=True)
 
 
 def fetch(options: Mapping[str, Any] | None, out_dir: str | Path, progress: bool = True) -> None:
