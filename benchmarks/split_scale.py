@@ -35,7 +35,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from functools import partial
@@ -48,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from memory_watch import memory_watchdog
 
 from audiorec.storage.atomic import write_text_atomic
 from audiorec.storage.tables import write_interactions
@@ -236,27 +236,11 @@ def measure(args: list[str], memory_limit_gb: float) -> dict:
     process = subprocess.Popen(
         [sys.executable, __file__, "child", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    done, stopped = threading.Event(), threading.Event()
-
-    def watchdog() -> None:
-        monitor = psutil.Process(process.pid)
-        while not done.wait(0.2):
-            try:
-                if monitor.memory_info().rss > memory_limit_gb * 2**30:
-                    stopped.set()
-                    monitor.kill()
-                    return
-            except psutil.NoSuchProcess:
-                return
-
-    thread = threading.Thread(target=watchdog, daemon=True)
-    thread.start()
-    start = time.perf_counter()
-    stdout, stderr = process.stdout.read(), process.stderr.read()  # drain the pipes so the child never blocks
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    done.set()
-    thread.join()
+    with memory_watchdog(process.pid, memory_limit_gb) as stopped:
+        start = time.perf_counter()
+        stdout, stderr = process.stdout.read(), process.stderr.read()  # drain the pipes so the child never blocks
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
     result = {
         "peak_rss_gb": round(usage.ru_maxrss * 1024 / 2**30, 3),

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import itertools
 
+import matplotlib.colors
 import matplotlib.text
 import numpy as np
 import polars as pl
 import pytest
 
-from audiorec.reporting.figures import layer_curves, mir_scatter, recommendation_bars, style, training_curves
+from audiorec.reporting.figures import (
+    accuracy_popularity_scatter,
+    layer_curves,
+    mir_scatter,
+    recommendation_bars,
+    style,
+    training_curves,
+)
 from audiorec.reporting.figures.mir import RHO, spread
 from audiorec.reporting.figures.training import restored_epoch
 
@@ -197,3 +205,42 @@ def test_backbone_names_are_spread_apart_within_the_strip():
 def test_restored_epoch_is_the_last_epoch_flagged_best():
     log = pl.DataFrame({"epoch": [0, 1, 2, 3], "best": [True, True, False, False]})
     assert restored_epoch(log) == 1
+
+
+def beyond_summary(backbones: list[str], models: list[str]) -> pl.DataFrame:
+    """:func:`summary_table` with the ARP columns the aggregate rule adds."""
+    summary, _, _ = summary_table(backbones, models)
+    generator = np.random.default_rng(2)
+    arp = generator.uniform(5, 60, summary.height)
+    return summary.with_columns(
+        pl.Series("ARP@50", arp), pl.Series("ARP@50 ci_low", arp - 2), pl.Series("ARP@50 ci_high", arp + 2)
+    )
+
+
+@pytest.mark.parametrize("world", [TINY, LARGE], ids=["tiny", "large"])
+def test_accuracy_against_popularity_names_every_row_and_colours_it_by_backbone(tmp_path, drawn, world):
+    """Every test row is a point named by its label; the tiny world's names cover no other name (the large one's
+    crowded clusters may, where no free place is left beside a point)."""
+    figures, painted = drawn
+    backbones, models = world["backbones"], world["models"]
+    summary = beyond_summary(backbones, models)
+    variants = summary_table(backbones, models)[2]
+    accuracy_popularity_scatter(summary, METRIC, tmp_path / "popularity.png", "test", models, backbones, variants)
+    figure = figures[0]
+    assert (tmp_path / "popularity.png").read_bytes().startswith(PNG)
+    assert (tmp_path / "popularity.pdf").read_bytes().startswith(b"%PDF")
+    test_rows = summary.filter(pl.col("split") == "test")
+    names = {t.get_text() for t in figure.axes[0].texts} - {""}  # "": leader lines
+    assert len(names) == test_rows.height and "knn / mfcc" in names and "popularity" in names
+    colours = style.backbone_colours(test_rows["backbone"], backbones)
+    faces = {tuple(np.round(c, 3)) for collection in figure.axes[0].collections for c in collection.get_edgecolor()}
+    assert {tuple(np.round(matplotlib.colors.to_rgba(c), 3)) for c in colours.values()} <= faces
+    if world is TINY:
+        assert legible(figure, painted) == []
+
+
+def test_accuracy_against_popularity_says_when_the_table_has_no_popularity(tmp_path, drawn):
+    figures, _ = drawn
+    summary, _, _ = summary_table(TINY["backbones"], TINY["models"])
+    accuracy_popularity_scatter(summary, METRIC, tmp_path / "popularity.png")
+    assert any("No test results with ARP@50" in t.get_text() for t in figures[0].axes[0].texts)

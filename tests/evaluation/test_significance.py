@@ -163,3 +163,23 @@ def test_audio_rows_are_also_tested_against_the_random_init_variant_at_their_wid
     assert "‖" not in marks[("test", "shallow", "mfcc", "HitRate@10")]
     assert "†" in marks[("test", "shallow", "mfcc", "HitRate@10")]
     assert "‖ that variant at the backbone's width" in marks_legend("mfcc")
+
+
+def test_beyond_accuracy_metrics_are_tested_as_their_own_family_and_undefined_users_are_left_out(rng):
+    """Adding ILD changes no accuracy test's Holm-adjusted p; users with an undefined ILD (null) drop out of its
+    pairs and of its mean, interval and bootstrap, not into them as NaN."""
+    per_user = per_user_frame(rng)
+    undefined = pl.col("user_id").str.slice(1).cast(pl.Int64) % 10 == 0  # 30 of 300 users
+    with_ild = per_user.with_columns(pl.when(undefined).then(None).otherwise(pl.col("HitRate@10")).alias("ILD@10"))
+    variants = {"shallow": ["shallow_random"]}
+    table = significance_table(with_ild, variants, "mfcc")
+    accuracy = table.filter(pl.col("family") == "accuracy").drop("family")
+    assert accuracy.equals(significance_table(per_user, variants, "mfcc").drop("family"))
+    ild = table.filter(pl.col("metric") == "ILD@10")
+    assert set(ild["family"]) == {"beyond_accuracy"} and (ild["n_users"] == 270).all()
+    np.testing.assert_allclose(ild["wilcoxon_p_holm"], holm(ild["wilcoxon_p_value"].to_numpy()))
+    summary = summarize_runs(with_ild).filter(pl.col("backbone") == "musicnn").row(0, named=True)
+    defined = with_ild.filter(pl.col("backbone") == "musicnn").group_by("user_id").agg(pl.col("ILD@10").mean())
+    assert summary["ILD@10"] == pytest.approx(defined["ILD@10"].drop_nulls().mean())
+    assert summary["ILD@10 boot_low"] < summary["ILD@10"] < summary["ILD@10 boot_high"]
+    assert summary["ILD@10 ci_low"] < summary["ILD@10"] < summary["ILD@10 ci_high"]

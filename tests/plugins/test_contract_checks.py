@@ -42,6 +42,10 @@ MODEL_OPTIONS = {
     "shallow_random": {"max_epochs": 2, "item_dim": 8},
     "bert4rec": {"max_epochs": 1, "max_len": 16, "hidden_size": 8, "feedforward_dim": 16},
     "bert4rec_random": {"max_epochs": 1, "max_len": 16, "hidden_size": 8, "feedforward_dim": 16},
+    "ease": {"l2": 50.0},
+    "itemknn": {"neighbours": 10, "shrink": 1.0},
+    "ials": {"factors": 8, "iterations": 3},
+    "cf_hybrid": {"mapping": "mlp", "factors": 8, "iterations": 3, "epochs": 3, "hidden": 16},
 }
 
 

@@ -22,6 +22,7 @@ from audiorec.errors import ParameterError
 from audiorec.recommenders import (
     RECOMMENDERS,
     Catalogue,
+    FittedRecommender,
     Recommender,
     RunFiles,
     TrainData,
@@ -122,11 +123,13 @@ def build_world() -> World:
 
 
 def build_model(kind: str, seed: int, world: World, folder: Path) -> Recommender:
-    """The model of ``kind``, fitted on the world's train users when it has a training step."""
+    """The model of ``kind``, fitted on the world's train users when it has a training step or a closed form."""
     model = recommender_class(kind).from_options(dict(TINY_OPTIONS.get(kind, {})), seed)
     if isinstance(model, TrainedRecommender):
         files = RunFiles.beside(folder / "checkpoint.pt", folder / "training_log.csv")
         model.fit(world.catalogue, world.train, world.validation, files)
+    if isinstance(model, FittedRecommender):
+        model.fit(world.catalogue, world.train)
     return model
 
 

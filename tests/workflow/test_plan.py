@@ -314,3 +314,17 @@ def test_building_the_dag_imports_no_heavy_dependency(tmp_path):
     main()
     """
     assert heavy_modules_after(code, cwd=tmp_path) == []
+
+
+def test_diversity_is_measured_in_one_configured_space(config):
+    """ILD's reference space: the named backbone, else the baseline when it is configured, else none."""
+
+    def plan_with(**evaluation) -> Plan:
+        return Plan.from_config(changed(config, lambda edited: edited["evaluation"].update(evaluation)))
+
+    assert Plan.from_config(config).diversity_backbone() == "mfcc"
+    assert plan_with(diversity_backbone="ssl_adjacent").diversity_backbone() == "ssl_adjacent"
+    assert plan_with(baseline_backbone=None).diversity_backbone() is None
+    assert plan_with(baseline_backbone="musicnn").diversity_backbone() is None  # not a backbone of this config
+    with pytest.raises(ParameterError, match="diversity_backbone 'nope'"):
+        plan_with(diversity_backbone="nope").diversity_backbone()

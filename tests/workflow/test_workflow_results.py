@@ -41,6 +41,19 @@ def test_results_table_has_every_run(workdir):
         assert column in table.columns
     markdown = (workdir / "results/demo/tables/recommendation.md").read_text()
     assert "## test" in markdown and "## Split statistics" in markdown and "cold_test" in markdown
+    # Beyond accuracy, at every K: per-user means with intervals, per-ranking values, all in range.
+    for k in (10, 50):
+        assert table[f"Coverage@{k}"].is_between(0, 1).all() and table[f"Gini@{k}"].is_between(0, 1).all()
+        assert table[f"ILD@{k}"].is_between(0, 2).all() and (table[f"ILD@{k} ci_low"] <= table[f"ILD@{k}"]).all()
+        assert (table[f"ARP@{k}"] >= 1).all() and (table[f"Novelty@{k}"] >= 0).all()  # candidates are train tracks
+    popularity = table.filter(pl.col("model") == "popularity")
+    assert popularity["ARP@10"].min() > table.filter(pl.col("model") == "random")["ARP@10"].max()
+    assert "## Beyond accuracy" in markdown
+    families = pl.read_csv(workdir / "results/demo/tables/significance.csv").group_by("family").len()
+    assert set(families["family"]) == {"accuracy", "beyond_accuracy"}
+    cold = pl.read_csv(workdir / "results/demo/tables/cold_start.csv")
+    assert cold["ILD@10"].is_between(0, 2).all() and (cold["ARP@10"] == 0).all()  # new releases: no listeners
+    assert cold["Coverage@10"].is_between(0, 1).all()
 
 
 def test_content_matters_knn_beats_random(workdir):
@@ -125,7 +138,13 @@ def test_mir_versus_recommendation_correlates_over_every_probed_backbone(workdir
 
 
 def test_report_renders_every_table_and_figure(workdir):
-    for figure in ("recommendation.png", "training_curves.png", "mir_vs_recs.png", "layers.png"):
+    for figure in (
+        "recommendation.png",
+        "training_curves.png",
+        "mir_vs_recs.png",
+        "layers.png",
+        "accuracy_vs_popularity.png",
+    ):
         assert (workdir / "results/demo/figures" / figure).read_bytes().startswith(b"\x89PNG")
     snakemake(workdir, "--report", "report.html")
     html = (workdir / "report.html").read_text()
@@ -140,6 +159,7 @@ def test_report_renders_every_table_and_figure(workdir):
         "training_curves.png",
         "mir_vs_recs.png",
         "layers.png",
+        "accuracy_vs_popularity.png",
     ):
         assert name in html, name
     assert "Paired per-user tests" in html  # a caption

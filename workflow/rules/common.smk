@@ -94,17 +94,34 @@ def run_inputs(wildcards):
     return inputs
 
 
+def tuned_options(wildcards):
+    """A tuned model's best options (rule tune's best.json), as an input of its runs; none for other models."""
+    pattern = plan.tuning_path(wildcards.model, wildcards.backbone)
+    return (
+        {} if pattern is None else {"tuned": pattern.format(dataset=wildcards.dataset)}
+    )
+
+
 def recommend_inputs(wildcards):
     """Inputs of rules recommend and train_recommender: what the run reads, and the users to rank."""
     targets = [split_path(wildcards, split) for split in EVALUATION_SPLITS]
-    return run_inputs(wildcards) | {"targets": targets}
+    return run_inputs(wildcards) | tuned_options(wildcards) | {"targets": targets}
 
 
 def new_items_inputs(wildcards):
     """What recommend_new_items reads besides the run's inputs: the cold split, a trained model's weights."""
-    inputs = run_inputs(wildcards) | {COLD_SPLIT: split_path(wildcards, COLD_SPLIT)}
+    inputs = run_inputs(wildcards) | tuned_options(wildcards)
+    inputs[COLD_SPLIT] = split_path(wildcards, COLD_SPLIT)
     if plan.models[wildcards.model].traits.trained:
         inputs["checkpoint"] = fill(paths.CHECKPOINT, wildcards)
+    return inputs
+
+
+def tune_inputs(wildcards):
+    """What a study reads: train, val, what its users heard before the window, the candidate set and the
+    embeddings. Never the test split: only the tuned runs read it, for the tables."""
+    inputs = run_inputs(wildcards)
+    inputs["val"] = split_path(wildcards, "val")
     return inputs
 
 

@@ -2,6 +2,16 @@
 # users, and the paired significance tests of each row against its controls. One job per table: scoring a run
 # takes about a second even at the Onion's size, far less than starting a job per run and split did.
 # Both tables take seconds, so on a cluster they run beside Snakemake instead of waiting in the queue.
+# Beyond accuracy, each table reads the train split (item popularity) and the diversity backbone's embeddings
+# (the one space every row's intra-list diversity is measured in).
+
+
+def diversity_space(wildcards):
+    """The diversity backbone's embeddings table, or nothing (no ILD) when the config names none."""
+    backbone = plan.diversity_backbone()
+    return (
+        [] if backbone is None else fill(paths.EMBEDDINGS, wildcards, backbone=backbone)
+    )
 
 
 rule aggregate:
@@ -9,6 +19,8 @@ rule aggregate:
         rankings=lambda wildcards: scored_files(plan.scored_runs(wildcards.dataset)),
         split_stats=rules.split_temporal.output.stats,
         uncovered=rules.candidates.output.uncovered,
+        train=rules.split_temporal.output.train,
+        diversity=diversity_space,
     output:
         csv=report(
             paths.RECOMMENDATION_CSV,
@@ -46,6 +58,8 @@ rule cold_start:
     input:
         rankings=lambda wildcards: scored_files(plan.cold_start_runs(wildcards.dataset)),
         split_stats=rules.split_temporal.output.stats,
+        train=rules.split_temporal.output.train,
+        diversity=diversity_space,
     output:
         csv=report(
             paths.COLD_START_CSV,

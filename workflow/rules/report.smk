@@ -19,8 +19,14 @@ rule figures:
             caption="../report/training_curves.rst",
             category="Training",
         ),
+        popularity=report(
+            paths.ACCURACY_POPULARITY_FIGURE,
+            caption="../report/accuracy_vs_popularity.rst",
+            category="Recommendation",
+        ),
         bars_pdf=paths.RECOMMENDATION_FIGURE_PDF,
         curves_pdf=paths.TRAINING_CURVES_PDF,
+        popularity_pdf=paths.ACCURACY_POPULARITY_FIGURE_PDF,
     log:
         "results/{dataset}/logs/figures.log",
     benchmark:

@@ -19,4 +19,6 @@ aggregate(
     tests=json.loads(snakemake.params.tests),
     title=snakemake.params.title,
     uncovered_path=snakemake.input.get("uncovered"),
+    train_path=snakemake.input.train,
+    reference_path=snakemake.input.get("diversity") or None,
 )

@@ -18,4 +18,5 @@ figures(
     tests=json.loads(snakemake.params.tests),
     models=snakemake.params.models,
     backbones=snakemake.params.backbones,
+    popularity_path=snakemake.output.popularity,
 )

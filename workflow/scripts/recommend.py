@@ -22,4 +22,5 @@ recommend(
     checkpoint_path=snakemake.output.get("checkpoint"),
     training_log_path=snakemake.output.get("training_log"),
     threads=snakemake.threads,
+    tuned_path=snakemake.input.get("tuned"),
 )

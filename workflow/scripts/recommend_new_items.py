@@ -18,4 +18,5 @@ recommend_new_items(
     shuffle=snakemake.params.shuffle,
     checkpoint_path=snakemake.input.get("checkpoint"),
     threads=snakemake.threads,
+    tuned_path=snakemake.input.get("tuned"),
 )

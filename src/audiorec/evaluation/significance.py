@@ -13,6 +13,13 @@ interpretable (Tamm & Aljanaki 2024 claim p < 0.05 improvements but report no te
 
 Every comparison is tested on HitRate, Recall and NDCG at every K with a paired t-test and a Wilcoxon
 signed-rank test; Holm's adjustment runs over all the tests of one split (one table), per test kind.
+
+The per-user beyond-accuracy metrics (ARP, Novelty and ILD at every K, :mod:`audiorec.evaluation.beyond_accuracy`)
+are tested the same way, as a second family with its own Holm adjustment (column ``family``). Adding them to the
+accuracy family would raise every accuracy p-value (Holm multiplies the smallest p by the size of the family), so
+a cell's significance mark would depend on whether diversity was measured as well; they answer a different question
+(does a representation change *what* is recommended?), so each family controls its own error rate. A user whose
+value is undefined (ILD of a list with fewer than two embedded items) is left out of that metric's pairs.
 """
 
 from __future__ import annotations
@@ -21,11 +28,15 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
+from audiorec.evaluation.beyond_accuracy import PER_USER_METRICS
 from audiorec.evaluation.controls import NO_BACKBONE, SHUFFLED_SUFFIX, WIDTH_SUFFIX
 from audiorec.evaluation.stats import holm, paired_comparison
 
 COMPARED_METRICS = ("HitRate", "Recall", "NDCG")
 """The first paper's three metrics; Precision and MRR are reported but not tested."""
+
+FAMILIES = {"accuracy": COMPARED_METRICS, "beyond_accuracy": PER_USER_METRICS}
+"""Tested metrics by Holm family: each family is adjusted on its own within a split."""
 
 MARKS = {"random": "†", "random_width": "‖", "baseline": "‡", "shuffled": "§", "chance": "¶"}
 """Marks a results-table cell gets when the Holm-adjusted Wilcoxon p against that reference is below ``alpha``."""
@@ -85,12 +96,14 @@ def significance_table(
     shuffled_suffix: str = SHUFFLED_SUFFIX,
     chance_model: str | None = None,
 ) -> pl.DataFrame:
-    """One row per (split, model, backbone, versus, metric) with both tests, effect sizes and Holm's p.
+    """One row per (split, model, backbone, versus, metric) with both tests, effect sizes and Holm's p (adjusted
+    within the metric's ``family``, see the module docstring).
 
     ``per_user`` has columns split, model, backbone, seed, user_id and the metrics (as ``aggregate`` builds it).
     """
     means = per_user_means(per_user)
-    metrics = [name for name in means.columns if name.split("@")[0] in COMPARED_METRICS]
+    family_of = {metric: family for family, metrics in FAMILIES.items() for metric in metrics}
+    metrics = [name for name in means.columns if name.split("@")[0] in family_of]
     rows = []
     for (split,), block in means.group_by(["split"], maintain_order=True):
         runs = block.select("model", "backbone").unique()
@@ -101,20 +114,22 @@ def significance_table(
             )
             joined = system.join(reference, on="user_id", how="inner", suffix=" reference").sort("user_id")
             for metric in metrics:
-                result = paired_comparison(joined[metric].to_numpy(), joined[f"{metric} reference"].to_numpy())
-                rows.append({"split": split, **pair, "metric": metric, **vars(result)})
+                paired = joined.select(metric, f"{metric} reference").drop_nulls()
+                result = paired_comparison(paired[metric].to_numpy(), paired[f"{metric} reference"].to_numpy())
+                family = family_of[metric.split("@")[0]]
+                rows.append({"split": split, **pair, "family": family, "metric": metric, **vars(result)})
     if not rows:
         return pl.DataFrame(schema={"split": pl.String, "model": pl.String, "backbone": pl.String})
     table = pl.from_dicts(rows)
     adjusted = []
-    for _, block in table.group_by(["split"], maintain_order=True):
+    for _, block in table.group_by(["split", "family"], maintain_order=True):
         adjusted.append(
             block.with_columns(
                 pl.Series("t_p_holm", holm(block["t_p_value"].to_numpy())),
                 pl.Series("wilcoxon_p_holm", holm(block["wilcoxon_p_value"].to_numpy())),
             )
         )
-    columns = ["split", "model", "backbone", "versus", "reference_model", "reference_backbone", "metric"]
+    columns = ["split", "model", "backbone", "versus", "reference_model", "reference_backbone", "family", "metric"]
     return pl.concat(adjusted).select(*columns, pl.exclude(columns)).sort(columns)
 
 
@@ -136,7 +151,8 @@ def marks_legend(baseline_backbone: str | None, alpha: float = 0.05, chance_mode
     chance = f", ¶ the random ranking `{chance_model}`" if chance_model else ""
     return (
         f"Marks: significantly different (paired Wilcoxon signed-rank over users, Holm-adjusted p < {alpha} across "
-        f"every test of the split) from † the model's random-init variant, ‖ that variant at the backbone's width, "
+        "every test of the split and metric family) from † the model's random-init variant, ‖ that variant at the "
+        f"backbone's width, "
         f"‡ {baseline}, § the same model on the shuffled-embedding control{chance}. Every test, with the paired "
         "t-test and effect sizes: the "
         "significance CSV beside this table."

@@ -23,6 +23,7 @@ from audiorec.evaluation.controls import SHUFFLED_SUFFIX
 from audiorec.plan import paths
 from audiorec.plan.datasets import DatasetPlan
 from audiorec.plan.models import BackbonePlan, BackboneReference, ModelPlan, plan_models
+from audiorec.plan.tuning import study_backbone
 from audiorec.storage.published_weights import PublishedSource
 
 RUN_SPLITS = ("train", HEARD_BEFORE_WINDOW)
@@ -52,7 +53,7 @@ class Plan:
         self.config = config
         self.datasets = {name: DatasetPlan.from_entry(name, entry) for name, entry in config["datasets"].items()}
         self.backbones = {name: BackbonePlan.from_entry(name, entry) for name, entry in config["backbones"].items()}
-        self.models: dict[str, ModelPlan] = plan_models(config["models"], self.backbones)
+        self.models: dict[str, ModelPlan] = plan_models(config["models"], self.backbones, config.get("tuning"))
         self.seeds = [int(seed) for seed in config["seeds"]]
         self.evaluation = config["evaluation"]
         self.probes = config["probes"]
@@ -116,6 +117,18 @@ class Plan:
         """The spec of the model that ranks every layer of the swept backbones."""
         return self.models[self.config["layer_sweep"]["model"]].spec
 
+    def diversity_backbone(self) -> str | None:
+        """The backbone whose embeddings measure every row's intra-list diversity: one space for all rows, so that
+        rows of different backbones compare (``evaluation.diversity_backbone``, by default the baseline backbone).
+        None, and no ILD, when it is left to a baseline that is not a configured backbone."""
+        name = self.evaluation.get("diversity_backbone")
+        if name is None:
+            baseline = self.evaluation.get("baseline_backbone")
+            return baseline if baseline in self.backbones else None
+        if name not in self.backbones:
+            raise ParameterError(f"evaluation.diversity_backbone {name!r} is not a configured backbone")
+        return name
+
     def ssl_table_encoders(self) -> dict[str, Any]:
         """Rows of the ssl table: the baseline backbone (options None), then every trained backbone's options."""
         baseline = self.evaluation["baseline_backbone"]
@@ -123,6 +136,24 @@ class Plan:
         return rows | {name: dict(self.backbones[name].options) for name in self.trained_backbones()}
 
     # Models and runs --------------------------------------------------------------------------------------------
+
+    def tuned_models(self) -> list[str]:
+        return [name for name, model in self.models.items() if model.tune is not None]
+
+    def studies(self) -> list[tuple[str, str]]:
+        """Every (model, backbone) a study tunes: each run backbone of a tuned model, a shuffled control sharing
+        the study of its real embeddings (:func:`audiorec.plan.tuning.study_backbone`)."""
+        found = {
+            (name, study_backbone(ref.run)) for name in self.tuned_models() for ref in self.models[name].references
+        }
+        return sorted(found)
+
+    def tuning_path(self, model: str, backbone: str) -> str | None:
+        """The ``best.json`` pattern (``{dataset}`` left open) a run of ``model`` on ``backbone`` trains with, or
+        None for an untuned model."""
+        if self.models[model].tune is None:
+            return None
+        return paths.TUNING_BEST.replace("{model}", model).replace("{backbone}", study_backbone(backbone))
 
     def trained_models(self) -> list[str]:
         return [name for name, model in self.models.items() if model.traits.trained]
@@ -249,6 +280,7 @@ class Plan:
             else:
                 wanted += [paths.EMBEDDINGS.replace("{backbone}", backbone) for backbone in self.backbones]
             wanted += [paths.SSL_MD] if probed and self.trained_backbones() else []
+            wanted += [paths.TUNING_MD, paths.TUNING_FIGURE] if dataset.has_log and self.studies() else []
             targets += [pattern.format(dataset=name) for pattern in wanted]
         return targets
 

@@ -16,6 +16,7 @@ from audiorec.backbones import BACKBONES, BackboneTraits
 from audiorec.common.plugins import modules_code_version
 from audiorec.errors import ParameterError
 from audiorec.evaluation.controls import MATCH, NO_BACKBONE, SHUFFLED_SUFFIX, WIDTH_SUFFIX, matches_width
+from audiorec.plan.tuning import resolve_tuning
 from audiorec.recommenders import RECOMMENDERS, ModelTraits
 from audiorec.storage.published_weights import PublishedSource, resolve_backbone
 
@@ -108,14 +109,19 @@ class ModelPlan:
     options: Mapping[str, Any]
     traits: ModelTraits
     references: tuple[BackboneReference, ...]
+    tune: Mapping[str, Any] | None = None
+    """The study settings (:mod:`audiorec.plan.tuning`) of a tuned model; its runs train with the best options."""
 
     @property
     def spec(self) -> dict[str, Any]:
-        """What determines the model's runs: kind and options, and a plugin's code version (see BackbonePlan)."""
+        """What determines the model's runs: kind and options, a plugin's code version (see BackbonePlan), and the
+        study settings of a tuned model (a changed space or budget searches again)."""
         spec: dict[str, Any] = {"kind": self.kind, "options": dict(self.options)}
         code = RECOMMENDERS.code_version(self.kind)
         if code is not None:
             spec["code"] = code
+        if self.tune is not None:
+            spec["tune"] = dict(self.tune)
         return spec
 
     @property
@@ -153,9 +159,20 @@ def _option_names(kind: str) -> set[str]:
     return {field.name for field in dataclasses.fields(RECOMMENDERS.options_class(kind))}
 
 
-def plan_models(models: Mapping[str, Mapping[str, Any]], backbones: Mapping[str, BackbonePlan]) -> dict[str, ModelPlan]:
-    """Resolve every model; a width-matched model runs on the backbones its audio counterparts run on."""
+def plan_models(
+    models: Mapping[str, Mapping[str, Any]],
+    backbones: Mapping[str, BackbonePlan],
+    tuning: Mapping[str, Any] | None = None,
+) -> dict[str, ModelPlan]:
+    """Resolve every model; a width-matched model runs on the backbones its audio counterparts run on. ``tuning``
+    is the config's block of study defaults, for the models with a ``tune`` block."""
     traits = {name: check_model_options(name, entry) for name, entry in models.items()}
+    tunes = {
+        name: resolve_tuning(
+            f"models.{name}", entry["kind"], entry.get("tune"), tuning or {}, _option_names(entry["kind"])
+        )
+        for name, entry in models.items()
+    }
     explicit = {
         name: _references(name, entry, backbones)
         for name, entry in models.items()
@@ -170,7 +187,7 @@ def plan_models(models: Mapping[str, Mapping[str, Any]], backbones: Mapping[str,
             names = entry.get("backbones") or audio
             _check_known(name, names, backbones)
             references = tuple(BackboneReference(source + WIDTH_SUFFIX, source) for source in names)
-        plans[name] = ModelPlan(name, entry["kind"], entry.get("options") or {}, traits[name], references)
+        plans[name] = ModelPlan(name, entry["kind"], entry.get("options") or {}, traits[name], references, tunes[name])
     return plans
 
 

@@ -134,6 +134,19 @@ RECOMMENDERS: Registry[ModelTraits] = Registry(
             f"{_OPTIONS}:RandomBert4RecOptions",
             _network(None),
         ),
+        "ease": Registered("audiorec.recommenders.ease:EASERecommender", f"{_OPTIONS}:EASEOptions", ModelTraits()),
+        "itemknn": Registered(
+            "audiorec.recommenders.item_knn:ItemKNNRecommender", f"{_OPTIONS}:ItemKNNOptions", ModelTraits()
+        ),
+        # Seeded random initialisation: rankings depend on the seed, so they run once per seed.
+        "ials": Registered(
+            "audiorec.recommenders.ials:IALSRecommender", f"{_OPTIONS}:IALSOptions", ModelTraits(deterministic=False)
+        ),
+        "cf_hybrid": Registered(
+            "audiorec.recommenders.hybrid:CFHybridRecommender",
+            f"{_OPTIONS}:CFHybridOptions",
+            ModelTraits(uses_embeddings=True, deterministic=False, ranks_unseen_items=True),
+        ),
     },
     plugins=PluginHooks("audiorec.recommenders", _plugin_traits, _prepare_plugin),
 )

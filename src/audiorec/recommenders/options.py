@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from audiorec.common.validation import check_float, check_int
+from audiorec.common.validation import check_float, check_int, check_positive
 from audiorec.errors import ParameterError
 
 
@@ -155,3 +156,85 @@ class RandomBert4RecOptions(Bert4RecCommonOptions):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_int("item_dim", self.item_dim, minimum=1)
+
+
+def _check_non_negative(name: str, value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise ParameterError(f"{where} option {name} must be a finite number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class EASEOptions:
+    """EASE (Steck 2019): ``l2`` is λ, the weight of the L2 penalty on the item weights; ``max_items`` is the largest
+    catalogue it fits (items² × 12 bytes in float64: 10.1 GiB at 30k items, 35.3 GiB at the Onion's 56k); ``dtype``
+    of the solve, ``float64`` (exact) or ``float32`` (items² × 4 bytes)."""
+
+    l2: float = 500.0
+    max_items: int = 30000
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        check_positive("l2", self.l2, where="model ease")
+        check_int("max_items", self.max_items, minimum=1, where="model ease")
+        if self.dtype not in ("float64", "float32"):
+            raise ParameterError(f"model ease option dtype must be 'float64' or 'float32', got {self.dtype!r}")
+
+
+@dataclass(frozen=True)
+class ItemKNNOptions:
+    """Item-based kNN: the ``neighbours`` most similar items kept per item, and the cosine's ``shrink`` term."""
+
+    neighbours: int = 100
+    shrink: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_int("neighbours", self.neighbours, minimum=1, where="model itemknn")
+        _check_non_negative("shrink", self.shrink, "model itemknn")
+
+
+@dataclass(frozen=True)
+class IALSOptions:
+    """Implicit ALS (Hu et al. 2008): ``factors`` per user and item, L2 ``regularization``, confidence 1 + ``alpha``
+    of every train pair, ``iterations`` of alternating solves, ``num_threads`` of the solver (0: torch's count)."""
+
+    where: ClassVar[str] = "model ials"
+    factors: int = 64
+    regularization: float = 0.01
+    alpha: float = 1.0
+    iterations: int = 15
+    num_threads: int = 0
+
+    def __post_init__(self) -> None:
+        check_int("factors", self.factors, minimum=1, where=self.where)
+        check_positive("regularization", self.regularization, where=self.where)
+        _check_non_negative("alpha", self.alpha, self.where)
+        check_int("iterations", self.iterations, minimum=1, where=self.where)
+        check_int("num_threads", self.num_threads, minimum=0, where=self.where)
+
+
+@dataclass(frozen=True)
+class CFHybridOptions(IALSOptions):
+    """The cold-start hybrid: iALS's options, then the map from audio to its item factors. ``mapping`` is
+    ``ridge`` (closed form, penalty ``ridge_l2``) or ``mlp`` (``hidden`` units, Adam at ``learning_rate`` for at
+    most ``epochs`` of ``batch_size`` items, stopped after ``patience`` epochs without a lower error on the
+    held-out ``validation_fraction`` of the items)."""
+
+    where: ClassVar[str] = "model cf_hybrid"
+    mapping: str = "ridge"
+    ridge_l2: float = 1.0
+    hidden: int = 256
+    epochs: int = 100
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    patience: int = 10
+    validation_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mapping not in ("ridge", "mlp"):
+            raise ParameterError(f"{self.where} option mapping must be 'ridge' or 'mlp', got {self.mapping!r}")
+        check_positive("ridge_l2", self.ridge_l2, where=self.where)
+        for name in ("hidden", "epochs", "batch_size", "patience"):
+            check_int(name, getattr(self, name), minimum=1, where=self.where)
+        check_positive("learning_rate", self.learning_rate, where=self.where)
+        check_float("validation_fraction", self.validation_fraction, low=0.0, high=1.0, where=self.where)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from audiorec.common.names import COLD_SPLIT, EVALUATION_SPLITS
+from audiorec.evaluation.beyond_accuracy import PER_RANKING_METRICS, PER_USER_METRICS
 from audiorec.evaluation.controls import NO_BACKBONE, WIDTH_SUFFIX
 from audiorec.evaluation.significance import COMPARED_METRICS, seed_spread
 from audiorec.evaluation.stats import bootstrap_intervals, t_confidence_interval
@@ -27,6 +28,8 @@ def summarize_runs(per_user: pl.DataFrame, level: float = 0.95, seed: int = 0) -
     independent units, and does not shrink by counting a user once per seed. Each metric gets its t interval
     (``ci_low``/``ci_high``), a percentile bootstrap interval over users (``boot_low``/``boot_high``, seeded
     by ``seed``) and, for runs with several seeds, the sd over seeds of the per-seed means (``seed_sd``).
+    A metric undefined for some users (null: ILD of a list with fewer than two embedded items) is summarised over
+    the users it is defined for.
     """
     metrics = metric_columns(per_user)
     # Sorted input makes every float sum, and so every digit of the table, independent of the order in which
@@ -43,8 +46,12 @@ def summarize_runs(per_user: pl.DataFrame, level: float = 0.95, seed: int = 0) -
         row["n_seeds"] = int(group.get_column("n_seeds").max())
         boot_low, boot_high = bootstrap_intervals(group.select(metrics).to_numpy(), level, seed=seed)
         for index, metric in enumerate(metrics):
-            mean, low, high = t_confidence_interval(group.get_column(metric).to_numpy(), level)
+            values = group.get_column(metric).drop_nulls().to_numpy()
+            mean, low, high = t_confidence_interval(values, level)
             row[metric], row[f"{metric} ci_low"], row[f"{metric} ci_high"] = mean, low, high
+            if values.size < group.height:  # the shared resamples hold its nulls: resample its own users
+                low_bound, high_bound = bootstrap_intervals(values, level, seed=seed)
+                boot_low[index], boot_high[index] = low_bound[0], high_bound[0]
             row[f"{metric} boot_low"], row[f"{metric} boot_high"] = float(boot_low[index]), float(boot_high[index])
         rows.append(row)
     if not rows:  # e.g. a cold-start table of a dataset where nobody heard a new release
@@ -61,6 +68,21 @@ def summarize_runs(per_user: pl.DataFrame, level: float = 0.95, seed: int = 0) -
         .sort(["split", "model", "backbone"])
         .with_columns(pl.col("split").cast(pl.String))
     )
+
+
+def with_ranking_metrics(summary: pl.DataFrame, per_ranking: pl.DataFrame) -> pl.DataFrame:
+    """``summary`` with the per-ranking metrics (Coverage, Gini; one value per split, model, backbone and seed in
+    ``per_ranking``) appended, each the mean over the run's seeds: a run's lists have no users to put an interval
+    over, and its seeds are few."""
+    metrics = [name for name in per_ranking.columns if "@" in name]
+    if not metrics:
+        return summary
+    means = (
+        per_ranking.sort([*RUN_KEYS, "seed"])
+        .group_by(list(RUN_KEYS), maintain_order=True)
+        .agg(pl.col(m).fill_nan(None).mean() for m in metrics)
+    )
+    return summary.join(means, on=list(RUN_KEYS), how="left", maintain_order="left")
 
 
 def markdown_table(frame: pl.DataFrame, columns: Sequence[str]) -> str:
@@ -186,8 +208,55 @@ def recommendation_markdown(
             sections += [f"### {heading}", "", markdown_table(frame, frame.columns), ""]
     if legend and splits:
         sections += [legend, ""]
+    sections += beyond_accuracy_markdown(summary, splits, marks, random_variants, model_order)
     sections += ["## Split statistics", "", markdown_table(split_stats, split_stats.columns), ""]
     return "\n".join(sections)
+
+
+def beyond_accuracy_markdown(
+    summary: pl.DataFrame,
+    splits: Sequence[str],
+    marks: Mapping[tuple[str, str, str, str], str],
+    random_variants: Mapping[str, Sequence[str]] | None = None,
+    model_order: Sequence[str] = (),
+) -> list[str]:
+    """The "Beyond accuracy" section: per split, every row's ARP, Novelty and ILD (mean ± half-width, with the
+    marks of their own test family) and its Coverage and Gini, at every K. No cell is bold: whether more popular
+    or more diverse lists are better depends on what a service wants, so the table describes and does not rank."""
+    beyond = (*PER_USER_METRICS, *PER_RANKING_METRICS)
+    metrics = [name for name in summary.columns if " " not in name and name.split("@")[0] in beyond]
+    if not metrics or not splits:
+        return []
+    metrics = sorted(metrics, key=lambda name: (int(name.split("@")[1]), beyond.index(name.split("@")[0])))
+    sections = [
+        "## Beyond accuracy",
+        "",
+        "ARP: mean train popularity (listeners) of the top K; Novelty: mean self-information -log2(popularity / "
+        "train users); ILD: mean pairwise cosine distance in the reference embedding space (mean over users ± "
+        "half-width of the 95 % t interval); Coverage: share of the candidates in any top K; Gini: inequality of "
+        "the candidates' exposure (0: even). Marks as above, tested as a family of their own.",
+        "",
+    ]
+    for split in splits:
+        in_split = summary.filter(pl.col("split") == split)
+        runs = {(row["model"], row["backbone"]): row for row in in_split.iter_rows(named=True)}
+        cells = []
+        for _, block in result_blocks(in_split, random_variants, model_order):
+            for _, model, backbone in block:
+                row = runs[model, backbone]
+                cell = {"model": model, "backbone": backbone}
+                for metric in metrics:
+                    value = row[metric]
+                    if value is None or value != value:
+                        cell[metric] = "-"
+                    elif metric.split("@")[0] in PER_RANKING_METRICS:
+                        cell[metric] = f"{value:.4f}"
+                    else:
+                        cell[metric] = _cell(row, metric, False) + marks.get((split, model, backbone, metric), "")
+                cells.append(cell)
+        frame = pl.from_dicts(cells)
+        sections += [f"### {split}", "", markdown_table(frame, frame.columns), ""]
+    return sections
 
 
 def _cell(row: Mapping[str, object], metric: str, bold: bool) -> str:
@@ -214,6 +283,11 @@ def cold_start_note(split_stats: pl.DataFrame, metrics: Sequence[str]) -> str:
     trivial = sorted({int(m.split("@")[1]) for m in metrics if int(m.split("@")[1]) >= n_new})
     if trivial:
         note += f" With K ≥ {n_new} every candidate is in the top K, so the metrics at K = {trivial} say nothing."
+    if any(m.split("@")[0] in ("ARP", "Novelty") for m in metrics):
+        note += (
+            " A new release has no train listeners (popularity 0, counted as one listener in Novelty), so ARP and "
+            "Novelty are the same for every list here; ILD, Coverage and Gini tell the rows apart."
+        )
     return note
 
 

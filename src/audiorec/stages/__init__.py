@@ -28,6 +28,7 @@ from audiorec.stages.recommendation import (
 from audiorec.stages.report import figures, layer_figure, layer_sweep
 from audiorec.stages.split import split_dataset
 from audiorec.stages.ssl import ssl_train, ssl_training_tracks
+from audiorec.stages.tuning import tune, tuning_table
 
 __all__ = [
     "RankingInputs",
@@ -58,4 +59,6 @@ __all__ = [
     "ssl_summary",
     "ssl_train",
     "ssl_training_tracks",
+    "tune",
+    "tuning_table",
 ]

@@ -7,6 +7,7 @@ they decide from these tables lives in :mod:`audiorec.recommenders.runs`.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -35,13 +36,23 @@ def candidates(train_path: str | Path, embeddings: Mapping[str, str | Path], out
     write_candidates(train_path, embeddings, out_path)
 
 
+def tuned_spec(model_spec: Mapping[str, Any], tuned_path: str | Path | None) -> dict[str, Any]:
+    """``model_spec`` with the options a study found best (``best.json`` of rule tune) over its own, if any."""
+    spec = dict(model_spec)
+    if tuned_path is not None:
+        best = json.loads(Path(tuned_path).read_text())
+        spec["options"] = {**dict(spec.get("options") or {}), **best["params"]}
+        log.info("options tuned on validation (%s = %.6f): %s", best["metric"], best["value"], best["params"])
+    return spec
+
+
 def build_model(
     model_spec: Mapping[str, Any], seed: int, threads: int | None, embeddings_path: str | Path | None = None
 ) -> Recommender:
     """The configured model; caps torch's CPU threads at ``threads`` first, since the model's work follows.
 
     A random-init variant with ``item_dim: match`` (:mod:`audiorec.evaluation.controls`) takes the width of the
-    embeddings table at ``embeddings_path``.
+    embeddings table at ``embeddings_path``. A tuned model's spec comes through :func:`tuned_spec` first.
     """
     from audiorec.evaluation.controls import MATCH, matches_width
     from audiorec.recommenders import recommender_class
@@ -103,13 +114,15 @@ class RankingInputs:
         *,
         shuffle: bool,
         threads: int | None,
+        tuned_path: str | Path | None = None,
     ) -> RankingInputs:
         """Build the model and read its tables; ``shuffle`` permutes the candidates' embedding rows with ``seed``
-        (the shuffled-embedding control, see :mod:`audiorec.evaluation.controls`)."""
+        (the shuffled-embedding control, see :mod:`audiorec.evaluation.controls`); ``tuned_path`` is a tuned
+        model's ``best.json``."""
         from audiorec.protocol.candidates import candidate_track_ids, read_uncovered
         from audiorec.recommenders.runs import model_catalogue
 
-        model = build_model(model_spec, seed, threads, embeddings_path)
+        model = build_model(tuned_spec(model_spec, tuned_path), seed, threads, embeddings_path)
         train = read_table(split_paths["train"], "split")
         embeddings = read_model_embeddings(model, embeddings_path)
         track_ids = candidate_track_ids(train, read_uncovered(split_paths["uncovered"]))
@@ -139,6 +152,7 @@ def recommend(
     checkpoint_path: str | Path | None = None,
     training_log_path: str | Path | None = None,
     threads: int | None = None,
+    tuned_path: str | Path | None = None,
 ) -> None:
     """Fit a recommender on train and write top-``top_k`` lists for every user of the target splits.
 
@@ -155,7 +169,9 @@ def recommend(
     from audiorec.recommenders.base import fit_on_every_user
     from audiorec.recommenders.contract import check_ranking
 
-    run = RankingInputs.read(model_spec, seed, split_paths, embeddings_path, shuffle=shuffle, threads=threads)
+    run = RankingInputs.read(
+        model_spec, seed, split_paths, embeddings_path, shuffle=shuffle, threads=threads, tuned_path=tuned_path
+    )
     model, catalogue = run.model, run.catalogue
     if isinstance(model, TrainedRecommender):
         if checkpoint_path is None or training_log_path is None or "val" not in split_paths:
@@ -193,6 +209,7 @@ def recommend_new_items(
     shuffle: bool = False,
     checkpoint_path: str | Path | None = None,
     threads: int | None = None,
+    tuned_path: str | Path | None = None,
 ) -> None:
     """Rank the new releases of the evaluation window for every user of the cold-item split.
 
@@ -208,7 +225,9 @@ def recommend_new_items(
     from audiorec.recommenders.base import fit_on_every_user, top_k_of_scores
     from audiorec.recommenders.runs import new_releases
 
-    run = RankingInputs.read(model_spec, seed, split_paths, embeddings_path, shuffle=shuffle, threads=threads)
+    run = RankingInputs.read(
+        model_spec, seed, split_paths, embeddings_path, shuffle=shuffle, threads=threads, tuned_path=tuned_path
+    )
     model, catalogue = run.model, run.catalogue
     if not model.ranks_unseen_items:
         raise ParameterError(f"model {model.kind} cannot rank items unheard in train; it has no cold-start ranking")

@@ -25,18 +25,21 @@ def figures(
     tests: Mapping[str, Any],
     models: Sequence[str],
     backbones: Sequence[str],
+    popularity_path: str | Path | None = None,
 ) -> None:
-    """Draw the results bars and the training curves (:mod:`audiorec.reporting.figures`) from the workflow's tables.
+    """Draw the results bars, the training curves and, at ``popularity_path``, ``metric`` against the average
+    recommendation popularity at its K (:mod:`audiorec.reporting.figures`) from the workflow's tables.
 
     ``training_runs`` name each trained run's ``training_log`` with its ``model``, ``backbone`` and ``seed``;
     ``tests`` are the aggregate rule's (random-init variants and alpha, so the bars carry the table's blocks and
     marks); ``models`` and ``backbones`` are the config's orders, which fix blocks, rows and colours.
     """
-    from audiorec.reporting.figures import recommendation_bars, training_curves
+    from audiorec.reporting.figures import accuracy_popularity_scatter, recommendation_bars, training_curves
 
     variants = tests["random_variants"]
+    summary = pl.read_csv(recommendation_path)
     recommendation_bars(
-        pl.read_csv(recommendation_path),
+        summary,
         metric,
         bars_path,
         significance=pl.read_csv(significance_path),
@@ -50,6 +53,8 @@ def figures(
     }
     families = {variant: model for model, names in variants.items() for variant in names}
     training_curves(logs, curves_path, families, backbones)
+    if popularity_path is not None:
+        accuracy_popularity_scatter(summary, metric, popularity_path, "test", models, backbones, variants)
 
 
 def layer_sweep(

@@ -22,5 +22,5 @@ EASE = Registered(
     options="audiorec_example.options:EASEOptions",
     traits=ModelTraits(),
 )
-"""``kind: ease``: reads no embeddings, trains no epochs (it is fitted in closed form before it ranks), and its
+"""``kind: ease_example``: reads no embeddings, trains no epochs (it is fitted in closed form before it ranks), and its
 ranking does not depend on the seed."""
