@@ -126,3 +126,22 @@ def test_width_matched_random_init_rows_follow_the_papers_row_in_their_models_bl
             ],
         ),
     ]
+
+
+def test_the_beyond_accuracy_section_lists_a_shared_random_init_variant_once():
+    """``shallow_random`` heads the blocks of both ``shallow`` and ``shallow_tuned``; the section describes rows,
+    not blocks, so it must show it once."""
+    from audiorec.reporting.report import beyond_accuracy_markdown
+
+    runs = [("shallow", "mfcc"), ("shallow_tuned", "mfcc"), ("shallow_random", "none")]
+    per_user = pl.DataFrame(
+        [
+            {"split": "test", "model": m, "backbone": b, "seed": 0, "user_id": u, "HitRate@10": 0.5, "ARP@10": 3.0}
+            for m, b in runs
+            for u in ("a", "b")
+        ]
+    )
+    variants = {"shallow": ["shallow_random"], "shallow_tuned": ["shallow_random"]}
+    section = "\n".join(beyond_accuracy_markdown(summarize_runs(per_user), ["test"], {}, variants))
+    assert section.count("| shallow_random | none |") == 1
+    assert section.index("| shallow | mfcc |") < section.index("| shallow_tuned | mfcc |")

@@ -240,20 +240,25 @@ def beyond_accuracy_markdown(
     for split in splits:
         in_split = summary.filter(pl.col("split") == split)
         runs = {(row["model"], row["backbone"]): row for row in in_split.iter_rows(named=True)}
+        # In block order, each row once: a random-init variant heads the block of every model it is a variant of.
+        ordered = dict.fromkeys(
+            (model, backbone)
+            for _, block in result_blocks(in_split, random_variants, model_order)
+            for _, model, backbone in block
+        )
         cells = []
-        for _, block in result_blocks(in_split, random_variants, model_order):
-            for _, model, backbone in block:
-                row = runs[model, backbone]
-                cell = {"model": model, "backbone": backbone}
-                for metric in metrics:
-                    value = row[metric]
-                    if value is None or value != value:
-                        cell[metric] = "-"
-                    elif metric.split("@")[0] in PER_RANKING_METRICS:
-                        cell[metric] = f"{value:.4f}"
-                    else:
-                        cell[metric] = _cell(row, metric, False) + marks.get((split, model, backbone, metric), "")
-                cells.append(cell)
+        for model, backbone in ordered:
+            row = runs[model, backbone]
+            cell = {"model": model, "backbone": backbone}
+            for metric in metrics:
+                value = row[metric]
+                if value is None or value != value:
+                    cell[metric] = "-"
+                elif metric.split("@")[0] in PER_RANKING_METRICS:
+                    cell[metric] = f"{value:.4f}"
+                else:
+                    cell[metric] = _cell(row, metric, False) + marks.get((split, model, backbone, metric), "")
+            cells.append(cell)
         frame = pl.from_dicts(cells)
         sections += [f"### {split}", "", markdown_table(frame, frame.columns), ""]
     return sections
