@@ -160,3 +160,21 @@ def test_a_trained_model_is_tuned_with_early_stopping_on_validation(study_tables
     best = run_study(study_tables, tmp_path, spec)
     assert set(best["params"]) == {"learning_rate"} and np.isfinite(best["value"])
     assert json.loads(pl.read_csv(tmp_path / "trials.csv")["params"][0]) == {"learning_rate": 0.001}
+
+
+def test_a_model_fitted_in_closed_form_is_fitted_on_every_train_user_in_each_trial(study_tables, tmp_path):
+    spec = {
+        "kind": "ease",
+        "options": {},
+        "tune": {
+            "trials": 2,
+            "seconds": 600,
+            "metric": "NDCG@20",
+            "seed": 0,
+            "space": {"l2": {"low": 1.0, "high": 1e4, "log": True}},
+        },
+    }
+    best = run_study(study_tables, tmp_path, spec)
+    trials = pl.read_csv(tmp_path / "trials.csv")
+    assert trials["state"].to_list() == ["COMPLETE", "COMPLETE"]
+    assert json.loads(trials["params"][0]) == {"l2": 500.0} and 0 < best["value"] <= 1

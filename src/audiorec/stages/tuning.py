@@ -45,9 +45,15 @@ def tune(
     """
     from audiorec.evaluation.metrics import evaluate_recommendations
     from audiorec.plan.tuning import first_trial, parse_metric
-    from audiorec.recommenders import RECOMMENDERS, TrainData, TrainedRecommender, recommendations_frame
-    from audiorec.recommenders.base import fit_on_every_user
+    from audiorec.recommenders import (
+        RECOMMENDERS,
+        FittedRecommender,
+        TrainData,
+        TrainedRecommender,
+        recommendations_frame,
+    )
     from audiorec.recommenders.contract import check_ranking
+    from audiorec.recommenders.runs import fitting_data
     from audiorec.recommenders.tuning import optimise
     from audiorec.stages.recommendation import RankingInputs, build_model
 
@@ -59,7 +65,7 @@ def tune(
     base = {key: value for key, value in model_spec.items() if key != "tune"}
     run = RankingInputs.read(base, seed, split_paths, embeddings_path, shuffle=False, threads=threads)
     validation = read_table(split_paths["val"], "split")
-    fit_train, fit_validation = run.fitting_data(split_paths["val"])
+    fit_train, fit_validation = fitting_data(run.train, validation, run.catalogue, run.heard_before)
     users = sorted(validation.get_column("user_id").unique().to_list())
     ranked = TrainData.build(run.train, run.catalogue, users, run.heard_before)
 
@@ -68,7 +74,8 @@ def tune(
         model = build_model(spec, seed, threads, embeddings_path)
         if isinstance(model, TrainedRecommender):
             model.fit(run.catalogue, fit_train, fit_validation, None)
-        fit_on_every_user(model, run.catalogue, run.train, run.heard_before)
+        if isinstance(model, FittedRecommender):  # every train user's pairs, indexed once for all trials
+            model.fit(run.catalogue, fit_train)
         scores, items = model.recommend(run.catalogue, ranked, k)
         check_ranking(model.kind, ranked.user_ids, ranked.excluded, scores, items, k)
         frame = recommendations_frame(ranked.user_ids, run.catalogue, scores, items)
