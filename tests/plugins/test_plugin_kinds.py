@@ -144,12 +144,12 @@ def test_planning_descriptor_plugins_imports_neither_torch_nor_their_models():
     from audiorec.plan import Plan
     config = yaml.safe_load(open({str(TINY)!r}))
     config["backbones"]["cnn"] = {{"kind": "audiorec_example.plugin:TINY_CNN", "options": {{"n_mels": 16}}}}
-    config["models"]["ease"] = {{"kind": "audiorec_example.plugin:EASE", "options": {{"l2": 10.0}}}}
+    config["models"]["walk"] = {{"kind": "audiorec_example.plugin:RP3BETA", "options": {{"beta": 0.3}}}}
     validate(config, {str(REPO / "config" / "schema.yaml")!r})
     plan = Plan.from_config(config)
     plan.check()
-    print(plan.backbones["cnn"].spec["code"]["target"], plan.models["ease"].traits.trained)
-    print("HEAVY", [m for m in ("torch", "librosa", "audiorec_example.backbone", "audiorec_example.ease")
+    print(plan.backbones["cnn"].spec["code"]["target"], plan.models["walk"].traits.trained)
+    print("HEAVY", [m for m in ("torch", "librosa", "audiorec_example.backbone", "audiorec_example.rp3beta")
                     if m in sys.modules])
     """
     process = subprocess.run(

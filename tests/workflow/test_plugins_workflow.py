@@ -47,7 +47,7 @@ def plugin_site(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def plugin_config() -> dict:
     """The example config's kinds on a small world: KNN on MFCC, on the plugin backbone and on its shuffled
-    control; the plugin EASE; popularity; and a broken plugin recommender."""
+    control; the plugin RP3beta; popularity; and a broken plugin recommender."""
     config = small_world_config(n_tracks=60, shard_size=60, models=("knn", "popularity"))
     example = yaml.safe_load((REPO / "examples" / "plugins" / "config.yaml").read_text())
     config["backbones"]["tiny_cnn"] = {
@@ -58,7 +58,7 @@ def plugin_config() -> dict:
         "kind": "knn",
         "backbones": ["mfcc", "tiny_cnn", {"backbone": "tiny_cnn", "shuffle": True}],
     }
-    config["models"]["ease"] = example["models"]["ease"]
+    config["models"]["rp3beta"] = example["models"]["rp3beta"]
     config["models"]["heard_first"] = {"kind": BROKEN}
     return config
 
@@ -104,7 +104,7 @@ def test_a_broken_plugin_fails_its_own_job_in_one_line_and_the_rest_finish(first
     assert log[-1].startswith(FAILURE_PREFIX) and f"model kind {BROKEN!r}: recommend returned" in log[-1]
     assert "heard before the evaluation window" in log[-1]
     assert not list((results / "runs").glob("heard_first/**/*.parquet"))
-    for model, backbone in [("knn", "mfcc"), ("knn", "tiny_cnn"), ("knn", "tiny_cnn_shuffled"), ("ease", "none")]:
+    for model, backbone in [("knn", "mfcc"), ("knn", "tiny_cnn"), ("knn", "tiny_cnn_shuffled"), ("rp3beta", "none")]:
         assert (results / "runs" / model / backbone / "seed0" / "recommendations.parquet").exists()
 
 
@@ -112,8 +112,8 @@ def test_plugin_rows_sit_in_the_tables_with_significance_against_the_built_ins(f
     tables = finished / "results" / "demo" / "tables"
     table = pl.read_csv(tables / "recommendation.csv").filter(pl.col("split") == "test")
     rows = set(zip(table["model"], table["backbone"], strict=True))
-    assert {("knn", "tiny_cnn"), ("knn", "tiny_cnn_shuffled"), ("ease", "none"), ("knn", "mfcc")} <= rows
-    assert table.filter(pl.col("model") == "ease")["HitRate@50"].item() > 0
+    assert {("knn", "tiny_cnn"), ("knn", "tiny_cnn_shuffled"), ("rp3beta", "none"), ("knn", "mfcc")} <= rows
+    assert table.filter(pl.col("model") == "rp3beta")["HitRate@50"].item() > 0
     tests = pl.read_csv(tables / "significance.csv").filter(pl.col("split") == "test")
     pairs = set(tests.select("model", "backbone", "versus", "reference_backbone").iter_rows())
     assert ("knn", "tiny_cnn", "baseline", "mfcc") in pairs
@@ -121,13 +121,13 @@ def test_plugin_rows_sit_in_the_tables_with_significance_against_the_built_ins(f
 
 
 def test_editing_a_plugin_module_reruns_only_that_kinds_jobs(finished, plugin_site):
-    ease = plugin_site / "audiorec_example" / "ease.py"
-    ease.write_text(ease.read_text() + "\n# a comment: the module's digest changes\n")
+    walk = plugin_site / "audiorec_example" / "rp3beta.py"
+    walk.write_text(walk.read_text() + "\n# a comment: the module's digest changes\n")
     process = run(finished, plugin_site)
     assert process.returncode == 0, process.stderr[-3000:]
     jobs = jobs_in(process.stdout + process.stderr)
     ranked = {(w.get("model"), w.get("backbone")) for rule, w in jobs if rule in ("recommend", "recommend_new_items")}
-    assert ranked == {("ease", "none")}
+    assert ranked == {("rp3beta", "none")}
     assert not any(rule.startswith("embed") for rule, _ in jobs)
     backbone = plugin_site / "audiorec_example" / "backbone.py"
     backbone.write_text(backbone.read_text() + "\n# a comment\n")

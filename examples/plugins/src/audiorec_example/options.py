@@ -37,10 +37,16 @@ class TinyCNNOptions:
 
 
 @dataclass(frozen=True)
-class EASEOptions:
-    """EASE's one hyper-parameter: the L2 weight ``l2`` (lambda in Steck, WWW 2019)."""
+class RP3betaOptions:
+    """RP3beta's walk: each transition probability raised to ``alpha``, target items discounted by their
+    popularity to the power ``beta``, and the ``neighbours`` strongest targets kept per item."""
 
-    l2: float = 200.0
+    alpha: float = 1.0
+    beta: float = 0.5
+    neighbours: int = 100
 
     def __post_init__(self) -> None:
-        check_positive("l2", self.l2, where="model ease")
+        check_positive("alpha", self.alpha, where="model rp3beta")
+        if isinstance(self.beta, bool) or not isinstance(self.beta, int | float) or not 0 <= self.beta <= 2:
+            raise ParameterError(f"model rp3beta option beta must be a number in [0, 2], got {self.beta!r}")
+        check_int("neighbours", self.neighbours, 1, where="model rp3beta")

@@ -17,10 +17,10 @@ TINY_CNN = Registered(
 )
 """``kind: tiny_cnn``: extraction asks the scheduler for a GPU and runs on the CPU where there is none."""
 
-EASE = Registered(
-    implementation="audiorec_example.ease:EASERecommender",
-    options="audiorec_example.options:EASEOptions",
+RP3BETA = Registered(
+    implementation="audiorec_example.rp3beta:RP3betaRecommender",
+    options="audiorec_example.options:RP3betaOptions",
     traits=ModelTraits(),
 )
-"""``kind: ease_example``: reads no embeddings, trains no epochs (it is fitted in closed form before it ranks), and its
+"""``kind: rp3beta``: reads no embeddings, trains no epochs (it is fitted in closed form before it ranks), and its
 ranking does not depend on the seed."""
