@@ -45,9 +45,13 @@ def data_fingerprint(*parts: Any) -> str:
 
 
 def save_state(state: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write ``state`` with :func:`torch.save` through a temporary file, so ``path`` is never half written."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Write ``state`` with :func:`torch.save` through a temporary file, so ``path`` is never half written.
+
+    The state goes through an open file, not the temporary's name: given a name, :func:`torch.save` stores it as
+    the archive's root folder, so the same state would be written as different bytes on every run.
+    """
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        torch.save(state, handle)
 
 
 def load_state(path: Path, fingerprint: str) -> dict[str, Any] | None:
