@@ -7,7 +7,8 @@ and already in memory, so the GPU side is measured alone):
 
 * ``engine``: :meth:`audiorec.backbones.hf.MERTBackbone.embed_batch`, the path extraction jobs run: pinned
   host memory, ``torch.inference_mode``, bf16 autocast, every one of the 25 hidden layers pooled over time
-  on the GPU and only the pooled vectors copied back;
+  on the GPU and only the pooled vectors copied back. The backbone is built with ``precision: bf16``, since the
+  backbones default to IEEE float32 (Jukebox to its recipe's float16); the JSON records the precision used;
 * ``naive``: every hidden state of the model in float32 under ``torch.no_grad``, batch 16, stacked and pooled,
   as a straightforward script would.
 
@@ -114,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out or (
         RESULTS if args.backbone == "mert" else RESULTS.with_name(f"extraction_gpu_{args.backbone}.json")
     )
-    options = options_class(size=args.size, clip_seconds=args.seconds, max_duration_s=args.seconds, device=args.device)
+    options = options_class(
+        size=args.size, clip_seconds=args.seconds, max_duration_s=args.seconds, device=args.device, precision="bf16"
+    )
     backbone = backbone_class(options)
     backbone.max_windows_per_forward = args.batch_size
     samples = round(args.seconds * backbone.sample_rate)

@@ -43,7 +43,7 @@ function and a ``"module:name"`` string a registry imports later::
     recommenders <- common, storage, evaluation
     contracts    <- datasets, protocol, backbones, extraction, recommenders
     reporting    <- common, storage, evaluation, ssl, recommenders
-    plan         <- common, storage, datasets, evaluation, backbones, recommenders
+    plan         <- common, storage, datasets, protocol, evaluation, backbones, recommenders
     stages       <- common, storage, audio, datasets, protocol, evaluation, ssl, backbones, extraction,
                     recommenders, reporting, plan
     cli          <- common, storage, contracts, stages, plan

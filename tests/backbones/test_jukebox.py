@@ -4,6 +4,10 @@ The published checkpoints are imitated in their own format (a legacy pickle whos
 dict behind a ``module.`` prefix, float16 dense weights, the blocks past 36, the output layer, the other VQ-VAE
 levels and decoders). ``AUDIOREC_JUKEBOX_WEIGHTS`` may name the folder of the real ``vqvae.pth.tar`` and
 ``prior_level_2.pth.tar`` to check the codes against the ones transformers' Jukebox port was tested with.
+
+On the CPU a backbone computes in float32 whatever its recipe asks, so the tests that pin the model's outputs pin
+JukeMIR's float32 arithmetic (``fp16=False``); the fp16 tests run jukemirlib's float16 prior on the CPU on purpose
+(``reduced_precision_on_cpu``).
 """
 
 from __future__ import annotations
@@ -18,10 +22,17 @@ import torch
 from audiorec.backbones import BACKBONES, backbone_class, build_backbone
 from audiorec.backbones.base import file_sha256
 from audiorec.backbones.jukebox import JukeboxBackbone, conditioning_ids
-from audiorec.backbones.jukebox_model import ATTENTION_CYCLE, Codebook, TopEncoder, factored_attention
+from audiorec.backbones.jukebox_model import (
+    ATTENTION_CYCLE,
+    Codebook,
+    TopEncoder,
+    factored_attention,
+    store_projections_in,
+)
 from audiorec.backbones.jukebox_weights import PUBLISHED_FILES, converted_name, read_published
+from audiorec.backbones.options import JukeboxOptions
 from audiorec.backbones.shipped import shipped_config
-from audiorec.errors import ParameterError
+from audiorec.errors import AudiorecError, ParameterError
 
 REAL_WEIGHTS = os.environ.get("AUDIOREC_JUKEBOX_WEIGHTS")
 needs_real_weights = pytest.mark.skipif(
@@ -247,8 +258,11 @@ def test_options_registry_and_precision(tmp_path):
     with pytest.raises(ParameterError, match="lacks"):
         tiny(weights=str(tmp_path))
     backbone = tiny()
-    assert backbone.precision == "float32"
-    backbone.device = torch.device("cuda")
+    assert backbone.precision == "float32" and backbone.requested_precision == "fp16"  # a CPU computes in float32
+    backbone.device = torch.device("cuda")  # the precision only reads the device type
+    assert backbone.precision == "float16 residual stream and prior projections (jukemirlib), VQ-VAE encoder in float32"
+    assert tiny(precision="bf16").requested_precision == "bf16"
+    backbone.requested_precision = "bf16"
     assert backbone.precision == "bfloat16 autocast, VQ-VAE encoder in float32"
 
 
@@ -281,4 +295,101 @@ def test_real_weights_give_finite_block_36_vectors():
     backbone = build_backbone("jukebox", {"size": "5b", "weights": REAL_WEIGHTS, "device": "cuda"})
     vectors = backbone.embed_batch([noise(3.0)])
     assert vectors["layer_36"].shape == (1, 4800) and np.all(np.isfinite(vectors["layer_36"]))
-    assert backbone.precision == "bfloat16 autocast, VQ-VAE encoder in float32"
+    assert backbone.precision.startswith("float16 residual stream")  # jukemirlib's fp16, the default
+    assert backbone.model.prior.transformer._attn_mods[0].mlp.c_fc.w.dtype == torch.float16
+
+
+def test_recipes_default_to_the_first_papers_jukemirlib_call_or_to_jukemirs_own_extraction():
+    """``jukemirlib.extract(fpath, fp16=True, layers=[36], duration=24)`` (the first paper's jb.py), and
+    JukeMIR's representations/jukebox/main.py (``fp16=False``, the whole file loaded)."""
+    first_paper, jukemir = JukeboxOptions(size="5b"), JukeboxOptions(size="5b", recipe="jukemir")
+    assert (first_paper.recipe, first_paper.precision, first_paper.max_duration_s) == ("jukemirlib", "fp16", 24.0)
+    assert (jukemir.precision, jukemir.max_duration_s) == ("float32", None)
+    before = JukeboxOptions(size="5b", precision="bf16", max_duration_s=30.0)  # this backbone's earlier behaviour
+    assert (before.precision, before.max_duration_s) == ("bf16", 30.0)
+    with pytest.raises(ParameterError, match="option recipe must be one of"):
+        JukeboxOptions(size="5b", recipe="openai")
+    with pytest.raises(ParameterError, match="option precision must be one of"):
+        tiny(precision="half")
+
+
+def test_each_recipe_divides_by_the_peak_of_the_audio_it_loads():
+    """jukemirlib's ``load_audio(duration=24)`` normalises the 24 s it loaded and keeps all of them (``[:25 s]``);
+    JukeMIR's ``load_audio_from_file`` normalises by the whole file's peak; ``max_duration_s: 30`` by the first 30 s."""
+    track = np.full(30 * 44100, 0.25, dtype=np.float32)
+    track[10 * 44100], track[26 * 44100] = 0.5, 0.9
+
+    def first_window(**options) -> np.ndarray:
+        backbone = tiny(clip_seconds=25.0, **options)
+        return backbone.windows(backbone.clip_policy.apply(track, 44100))[0]
+
+    default = first_window()
+    assert default.shape == (24 * 44100,) and np.isclose(default[0], 0.5)  # 0.25 / 0.5, the first 24 s' peak
+    whole_file = first_window(recipe="jukemir")
+    assert whole_file.shape == (25 * 44100,) and np.isclose(whole_file[0], 0.25 / 0.9)
+    assert np.isclose(first_window(precision="bf16", max_duration_s=30.0)[0], 0.25 / 0.9)
+
+
+def test_the_jukemir_recipe_refuses_a_track_shorter_than_the_context_and_jukemirlib_embeds_it():
+    context = 256 * 128  # the tiny config's n_ctx codes of 128 samples
+    short, enough = noise((context - 1) / 44100), noise(context / 44100)
+    with pytest.raises(AudiorecError, match=r"needs 0\.74 s of audio \(256 codes\)"):
+        tiny(recipe="jukemir").windows(short)
+    assert len(tiny(recipe="jukemir").windows(enough)) == 1
+    assert tiny().windows(short)[0].shape == (context - 1,)
+
+
+def test_fp16_runs_the_prior_in_float16_as_jukemirlib_and_the_encoder_in_ieee_float32():
+    """jukemirlib casts the prior's input to float16 (``x = x.half()``); Jukebox's Conv1D then runs
+    ``addmm(b.type_as(x), x, w.type_as(x))`` on the float16 weights the release stores, and its LayerNorm
+    normalises ``x.float()`` and returns ``type_as(x)``; the VQ-VAE encodes in float32."""
+    reference, backbone = tiny(precision="float32"), tiny(precision="fp16")
+    state = perturbed_state(reference)
+    reference.model.load_state_dict(state)
+    backbone.model.load_state_dict(state)
+    backbone.reduced_precision_on_cpu = True  # a CPU would compute in float32 otherwise
+    seen: dict[str, list] = {"block": [], "ln": [], "encoder": []}
+    model = backbone.model
+    block = model.prior.transformer._attn_mods[1]
+    hooks = [
+        block.register_forward_hook(lambda m, a, out: seen["block"].append(out.dtype)),
+        block.ln_0.register_forward_hook(lambda m, a, out: seen["ln"].append(out.dtype)),
+        model.encoders[model.level].register_forward_hook(
+            lambda m, a, out: seen["encoder"].append((out.dtype, torch.backends.cudnn.allow_tf32))
+        ),
+    ]
+    clip = noise(0.8, seed=3)
+    got, want = backbone.embed_batch([clip]), reference.embed_batch([clip])
+    for hook in hooks:
+        hook.remove()
+    assert seen == {"block": [torch.float16], "ln": [torch.float16], "encoder": [(torch.float32, False)]}
+    assert model.prior.transformer._attn_mods[0].mlp.c_fc.w.dtype == torch.float16
+    assert model.prior.transformer._attn_mods[0].mlp.c_fc.b.dtype == torch.float32  # the release halves w only
+    with torch.inference_mode():  # the prior's input: summed in float32, then cast
+        first = next(reference.model.layers(reference.model.encode(torch.from_numpy(clip / np.abs(clip).max()))[None]))
+    np.testing.assert_allclose(got["layer_0"][0], first[0].half().float().mean(0).numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got["layer_0"], want["layer_0"], rtol=1e-5, atol=1e-6)
+    drift = np.linalg.norm(got["layer_3"] - want["layer_3"]) / np.linalg.norm(want["layer_3"])
+    assert 1e-5 < drift < 1e-2
+    projection, norm = model.prior.transformer._attn_mods[0].mlp.c_fc, model.prior.transformer._attn_mods[0].ln_0
+    x = torch.randn(2, 5, 32, generator=torch.Generator().manual_seed(4)).half()
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            projection(x), torch.addmm(projection.b.half(), x.view(10, 32), projection.w).view(2, 5, 32), rtol=0, atol=0
+        )
+        expected_norm = torch.nn.functional.layer_norm(x.float(), (32,), norm.weight, norm.bias, 1e-5).half()
+        torch.testing.assert_close(norm(x), expected_norm, rtol=0, atol=0)
+
+
+def test_fp16_keeps_the_5b_priors_projections_in_float16_on_the_device():
+    """36 blocks of 69.12 M projection weights in 2 bytes, biases and layer norms in 4: 4.98 GB, not 9.96."""
+    spec = shipped_config("jukebox", "5b")
+    with torch.device("meta"):
+        model = backbone_class("jukebox").build_model(spec)
+
+    def nbytes() -> int:
+        return sum(parameter.numel() * parameter.element_size() for parameter in model.prior.transformer.parameters())
+
+    assert nbytes() == 9_958_636_800
+    store_projections_in(model.prior, torch.float16)
+    assert nbytes() == 36 * (69_120_000 * 2 + 18_000 * 4 + 4 * 4800 * 4) == 4_981_996_800

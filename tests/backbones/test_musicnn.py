@@ -164,7 +164,7 @@ def test_a_track_shorter_than_one_patch_has_no_vector_as_in_the_original_unless_
     short = reference_clip(reference, "short")
     with pytest.raises(AudiorecError, match=r"126 mel frames \(2\.00 s\) hold no whole 187-frame patch"):
         MusiCNNBackbone(MusiCNNConfig(device="cpu"), load=False).windows(short)
-    padded = MusiCNNBackbone(MusiCNNConfig(device="cpu", pad_last_patch=True), load=False).windows(short)
+    padded = MusiCNNBackbone(MusiCNNConfig(device="cpu", short_audio="pad"), load=False).windows(short)
     assert padded.shape == (1, 187, 96) and not padded[0, 126:].any()
 
 
@@ -172,8 +172,8 @@ def test_extraction_records_a_track_shorter_than_one_patch_as_a_failure(tmp_path
     paths = write_tracks(tmp_path, rng, (1.0, 0.2))  # the tiny network's patch is 24 frames, 0.38 s
     result = extract(["long", "short"], paths, tiny_backbone(), batch_size=2, progress=False)
     assert result.track_ids == ["long"] and [f["track_id"] for f in result.failures] == ["short"]
-    assert "hold no whole 24-frame patch" in result.failures[0]["error"]
-    padded = extract(["long", "short"], paths, tiny_backbone(pad_last_patch=True), batch_size=2, progress=False)
+    assert result.failures[0]["error"] == "shorter than one patch (0.4 s)"
+    padded = extract(["long", "short"], paths, tiny_backbone(short_audio="pad"), batch_size=2, progress=False)
     assert padded.track_ids == ["long", "short"] and not padded.failures
 
 
@@ -285,11 +285,11 @@ def frames_signal(n_frames: int) -> np.ndarray:
         (2 * TINY.patch_frames + TINY.patch_frames // 2, 2, 3),  # the rest is half a patch: padded in
         (2 * TINY.patch_frames + TINY.patch_frames // 2 - 1, 2, 2),  # just under half: dropped either way
         (2 * TINY.patch_frames, 2, 2),
-        (4, 0, 1),  # shorter than a patch: only the option pads it
+        (4, 0, 1),  # shorter than a patch: only short_audio: pad pads it
     ],
 )
 def test_patches_are_whole_by_default_and_the_option_pads_the_last(n_frames, whole, padded):
-    patches = tiny_backbone(pad_last_patch=True).windows(frames_signal(n_frames))
+    patches = tiny_backbone(pad_last_patch=True, short_audio="pad").windows(frames_signal(n_frames))
     assert patches.shape == (padded, TINY.patch_frames, 96) and patches.dtype == np.float32
     if whole:
         assert tiny_backbone().windows(frames_signal(n_frames)).shape == (whole, TINY.patch_frames, 96)

@@ -110,4 +110,6 @@ def test_front_ends_stay_float32_under_autocast_and_precision_says_so(kind):
     assert torch.bfloat16 in linear_dtypes  # the transformer itself did use bf16
     assert backbone.precision == "float32"
     backbone.device = torch.device("cuda")  # the precision only reads the device type
+    assert backbone.precision == "float32"  # the default: the first paper ran these models in float32
+    backbone.requested_precision = "bf16"
     assert backbone.precision == f"bfloat16 autocast, {backbone.float32_parts} in float32"

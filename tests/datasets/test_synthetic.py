@@ -129,6 +129,17 @@ def test_features_have_the_declared_widths_and_feed_precomputed_backbones(world:
     assert vectors.shape == (1500, 96) and pq.read_metadata(tmp_path / "mert_like.failures.parquet").num_rows == 0
 
 
+def test_a_feature_of_any_name_leaves_the_others_unchanged(world: Path, tmp_path: Path) -> None:
+    """The journal version's matrix needs ten widths; a feature's draws are keyed by its name, not its position."""
+    options = {**OPTIONS, "feature_dims": {"mule_like": 24, "mert_like": 96}}
+    fetch(options, tmp_path, progress=False)
+    ids, vectors, _ = read_features({**options, "features_dir": str(tmp_path / "features")}, "mert_like")
+    same_ids, same_vectors, _ = read_features(_options(world), "mert_like")
+    assert ids == same_ids and np.array_equal(vectors, same_vectors)
+    _, mule, _ = read_features({**options, "features_dir": str(tmp_path / "features")}, "mule_like")
+    assert mule.shape == (1500, 24) and np.isfinite(mule).all()
+
+
 def _mean_percentile(vectors: np.ndarray, track_ids: list[str], split: SplitResult) -> float:
     """Mean percentile, among unheard train tracks, of each held-out track under mean-of-heard cosine (KNN)."""
     index = {track: row for row, track in enumerate(track_ids)}
@@ -164,7 +175,8 @@ def test_features_carry_a_weak_content_signal_that_a_shuffle_removes(world: Path
         ({"months": 1}, "months"),
         ({"seed": -1}, "seed"),
         ({"start_date": "20 Feb"}, "start_date"),
-        ({"feature_dims": {"mfcc_like": 20}}, "feature_dims"),
+        ({"feature_dims": {"MFCC": 20}}, "feature_dims"),
+        ({"feature_dims": {"mert": 20}}, "feature_dims"),
         ({"feature_dims": {"mert_like": 0}}, "feature_dims.mert_like"),
         ({"feature_noise": -1.0}, "feature_noise"),
         ({"n_users": 10}, "n_users"),

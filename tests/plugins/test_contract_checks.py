@@ -28,6 +28,8 @@ BACKBONE_OPTIONS = {
     "music2vec": TINY_PRETRAINED,
     "musicfm": TINY_PRETRAINED,
     "muq": TINY_PRETRAINED,
+    "muq_mulan": TINY_PRETRAINED,
+    "mule": TINY_PRETRAINED,
     "encodecmae": TINY_PRETRAINED,
     "jukebox": TINY_PRETRAINED,
     "ssl": SSL_OPTIONS,  # plus the checkpoint, written below
@@ -46,6 +48,12 @@ MODEL_OPTIONS = {
     "itemknn": {"neighbours": 10, "shrink": 1.0},
     "ials": {"factors": 8, "iterations": 3},
     "cf_hybrid": {"mapping": "mlp", "factors": 8, "iterations": 3, "epochs": 3, "hidden": 16},
+    "elsa": {"factors": 8, "max_epochs": 2},
+    "hybrid": {"factors": 8, "max_epochs": 2},
+    **{
+        f"bimodal_{scoring}": {"max_epochs": 2, "hidden_dim": 8, "elsa_factors": 8, "elsa_max_epochs": 2}
+        for scoring in ("content", "collaborative", "average")
+    },
 }
 
 

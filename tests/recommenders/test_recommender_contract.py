@@ -52,11 +52,18 @@ _TINY_BERT = {
     "feedforward_dim": 16,
     "attention_dropout": 0.0,
 }
+_TINY_ELSA = {"elsa_factors": DIM, "elsa_max_epochs": 1, "elsa_batch_size": 4}
 TINY_OPTIONS: dict[str, dict[str, Any]] = {
     "shallow": {"max_epochs": 1, "batch_size": 16, "n_negatives": 3, "standardize": True},
     "shallow_random": {"max_epochs": 1, "batch_size": 16, "n_negatives": 3, "item_dim": DIM},
     "bert4rec": {**_TINY_BERT, "hidden_size": DIM, "standardize": True},
     "bert4rec_random": {**_TINY_BERT, "item_dim": DIM},
+    "elsa": {"max_epochs": 1, "factors": DIM},
+    "hybrid": {"max_epochs": 1, "factors": DIM},
+    **{
+        f"bimodal_{scoring}": {"max_epochs": 1, "batch_size": 16, "hidden_dim": DIM, **_TINY_ELSA}
+        for scoring in ("content", "collaborative", "average")
+    },
 }
 """Options that keep each trained model to a second of CPU time; other kinds are built with their defaults."""
 

@@ -313,7 +313,9 @@ def test_backbone_pools_mean_and_std_over_segments_and_loads_its_checkpoint(shor
     model, history = train(config, short_tracks[:8], progress=False)
     checkpoint = tmp_path / "encoder.pt"
     save_checkpoint(model, history, checkpoint)
-    backbone = backbone_class("ssl").from_options({**TINY, **options, "device": "cpu", "weights": str(checkpoint)})
+    backbone = backbone_class("ssl").from_options(
+        {**TINY, **options, "device": "cpu", "weights": str(checkpoint), "short_audio": "pad"}
+    )
     assert backbone.layer_dims == layers and backbone.weights_sha256 is not None
     signals = [
         np.random.default_rng(i).normal(scale=0.1, size=n).astype(np.float32) for i, n in enumerate((160000, 30000))

@@ -146,6 +146,14 @@ def scored_files(runs):
     return sorted({run["rankings"] for run in runs} | {run["truth"] for run in runs})
 
 
+def diversity_space(wildcards):
+    """The diversity backbone's embeddings table, or nothing (no ILD) when the config names none."""
+    backbone = plan.diversity_backbone()
+    return (
+        [] if backbone is None else fill(paths.EMBEDDINGS, wildcards, backbone=backbone)
+    )
+
+
 def ssl_training_inputs(wildcards):
     """What decides the training tracks: the tracks, every label table, and the recommendation train split."""
     dataset = plan.datasets[wildcards.dataset]

@@ -6,14 +6,6 @@
 # (the one space every row's intra-list diversity is measured in).
 
 
-def diversity_space(wildcards):
-    """The diversity backbone's embeddings table, or nothing (no ILD) when the config names none."""
-    backbone = plan.diversity_backbone()
-    return (
-        [] if backbone is None else fill(paths.EMBEDDINGS, wildcards, backbone=backbone)
-    )
-
-
 rule aggregate:
     input:
         rankings=lambda wildcards: scored_files(plan.scored_runs(wildcards.dataset)),

@@ -46,6 +46,8 @@ rule recommend:
         gpu=lambda wildcards: int(plan.models[wildcards.model].traits.uses_gpu),
     params:
         **run_params(),
+        # The retrieval setting reaches the models that rank by inner product (None for the others).
+        retrieval=lambda wildcards: plan.retrieval_param(wildcards.model),
     script:
         "../scripts/recommend.py"
 

@@ -1,5 +1,6 @@
 # The first paper's temporal split: 12 months of train, one month of val/test split by user, and what each
-# evaluation user heard before the training window (removed from their rankings with train).
+# evaluation user heard before the training window (removed from their rankings with train); or, with
+# split.protocol journal2026, the journal version's (audiorec.protocol.journal), which writes the same tables.
 # It goes before other ready jobs (priority): self-supervised encoders train on its train tracks, and every
 # recommender waits on those encoders' embeddings through the candidate set.
 

@@ -29,5 +29,8 @@ rule train_recommender:
         gpu=lambda wildcards: int(plan.models[wildcards.model].traits.uses_gpu),
     params:
         **run_params(),
+        # The retrieval setting reaches the models that rank by inner product (None for the others). Changing it
+        # reruns this job, which finds its finished resume state (last.pt) and only ranks again: no epoch retrains.
+        retrieval=lambda wildcards: plan.retrieval_param(wildcards.model),
     script:
         "../scripts/recommend.py"

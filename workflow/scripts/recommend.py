@@ -23,4 +23,5 @@ recommend(
     training_log_path=snakemake.output.get("training_log"),
     threads=snakemake.threads,
     tuned_path=snakemake.input.get("tuned"),
+    retrieval=snakemake.params.retrieval,
 )

@@ -63,10 +63,14 @@ BACKBONES: Registry[BackboneTraits] = Registry(
         ),
         "musicfm": Registered("audiorec.backbones.musicfm:MusicFMBackbone", f"{_OPTIONS}:MusicFMOptions", _PRETRAINED),
         "muq": Registered("audiorec.backbones.muq:MuQBackbone", f"{_OPTIONS}:MuQOptions", _PRETRAINED),
+        "muq_mulan": Registered(
+            "audiorec.backbones.muq_mulan:MuQMuLanBackbone", f"{_OPTIONS}:MuQMuLanOptions", _PRETRAINED
+        ),
         "encodecmae": Registered(
             "audiorec.backbones.encodecmae:EncodecMAEBackbone", f"{_OPTIONS}:PretrainedOptions", _PRETRAINED
         ),
         "jukebox": Registered("audiorec.backbones.jukebox:JukeboxBackbone", f"{_OPTIONS}:JukeboxOptions", _PRETRAINED),
+        "mule": Registered("audiorec.backbones.mule:MuleBackbone", f"{_OPTIONS}:MuleOptions", _PRETRAINED),
         "ssl": Registered(
             "audiorec.backbones.ssl:SSLBackbone",
             "audiorec.ssl.config:SSLConfig",

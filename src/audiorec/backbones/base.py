@@ -62,6 +62,29 @@ class Backbone(ABC):
         """Hidden-layer names, shallowest first."""
         return tuple(self.layer_dims)
 
+    short_audio: str | None = None
+    """The ``short_audio`` policy (``skip`` or ``pad``) of a windowed backbone, whose model reads fixed windows and
+    cannot run on less than one; None for a backbone that embeds a track of any length."""
+
+    def shorter_than_window(self, signal: np.ndarray) -> bool:
+        """Whether ``signal`` (mono, at :attr:`sample_rate`) is too short for one window; never, by default."""
+        return False
+
+    @property
+    def short_audio_reason(self) -> str:
+        """The failures row's error for a track skipped as too short (windowed backbones name their window)."""
+        return "shorter than one window"
+
+    def short_audio_refusal(self, signal: np.ndarray) -> str | None:
+        """Why this backbone skips ``signal`` (policy ``skip`` and shorter than one window), or None if it embeds it.
+
+        The extraction driver asks before embedding, so a short track becomes a failures row with exactly this
+        reason and never costs its batch a retry.
+        """
+        if self.short_audio == "skip" and self.shorter_than_window(signal):
+            return self.short_audio_reason
+        return None
+
     @property
     def weights_sha256(self) -> str | None:
         """Digest of the weights file this backbone loaded (None for parameter-free features)."""

@@ -4,8 +4,7 @@ Castellon et al. (2021) showed that the middle of Jukebox's top-level prior make
 Tamm & Aljanaki (2024) used their library (jukemirlib) for recommendation. Per track, as JukeMIR does:
 
 1. mono 44.1 kHz audio divided by its peak (over the audio the backbone is given: the first
-   ``max_duration_s``, or the whole track when that is None, as jukemirlib loads it), first ``clip_seconds``
-   (25 s) kept;
+   ``max_duration_s``, or the whole track when that is None), first ``clip_seconds`` (25 s) kept;
 2. the VQ-VAE's top-level encoder (hop 128; float32, also under autocast) gives codes, of which the first
    ``n_ctx`` (8192, 23.78 s) are kept; a shorter clip keeps the codes it has;
 3. the prior reads the codes shifted right by one behind a start token (artist + genre embedding), plus
@@ -15,11 +14,28 @@ Tamm & Aljanaki (2024) used their library (jukemirlib) for recommendation. Per t
 4. layers are the prior's input and the residual stream after each of the ``kept_blocks`` (36 of 72) blocks,
    averaged over the codes; the last, block 36 with no final layer norm, is JukeMIR's representation.
 
+Two published extractions differ in what they read and how they compute (option ``recipe``,
+:data:`~audiorec.backbones.options.JUKEBOX_RECIPES`):
+
+* ``jukemirlib``, the default, is the first paper's ``jukemirlib.extract(fpath, fp16=True, layers=[36],
+  duration=24)``: the first 24 s are loaded and divided by their own peak (``max_duration_s`` 24), all of them
+  are encoded, and the first 8192 codes kept. With ``fp16`` the prior's input is cast to float16
+  (``x = x.half()``) and its projections, stored in float16 by the release, run in float16 (Jukebox's
+  ``Conv1D`` takes the input's dtype); layer norms compute in float32 and return float16, attention runs
+  through torch's fused kernels in float16. The VQ-VAE encoder stays in float32, and the weights of the
+  projections are kept in float16 on the device (~5 GB for 36 blocks instead of ~10), so it fits a 24 GB card.
+* ``jukemir``, JukeMIR's own ``representations/jukebox/main.py``: the whole track divided by its peak, its
+  first 25 s encoded, the prior in float32 (``fp16=False``), and a track with fewer codes than the context
+  (8192, 23.78 s) refused, as JukeMIR raises on it.
+
+``precision: bf16`` runs the prior under bfloat16 autocast instead (the encoder in float32), float32 weights.
+
 Only the top encoder and the first 36 blocks are built and loaded (:mod:`audiorec.backbones.jukebox_weights`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -32,11 +48,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiorec.audio.windows import unpadded_windows
-from audiorec.backbones.jukebox_model import Codebook, Prior, TopEncoder
+from audiorec.backbones.jukebox_model import Codebook, Prior, TopEncoder, projection_dtype, store_projections_in
 from audiorec.backbones.jukebox_weights import load_jukebox_weights
 from audiorec.backbones.options import JukeboxOptions
+from audiorec.backbones.precision import precision_scope
 from audiorec.backbones.pretrained import PretrainedBackbone, full_precision
-from audiorec.errors import ParameterError
+from audiorec.errors import AudiorecError, ParameterError
 
 
 def hop_length(spec: dict[str, Any]) -> int:
@@ -169,13 +186,18 @@ class JukeboxTop(nn.Module):
             return self.bottleneck["level_blocks"][self.level].quantise(latents)[0, : self.n_ctx]
 
     def layers(self, codes: torch.Tensor) -> Iterator[torch.Tensor]:
-        """The prior's input, then each block's output, ``(batch, positions, width)``, for ``codes`` of one length."""
+        """The prior's input, then each block's output, ``(batch, positions, width)``, for ``codes`` of one length.
+
+        The input is summed in float32 and then takes the dtype the projections are stored in: float16 ones
+        make jukemirlib's float16 residual stream (``x = x.half()``), float32 ones keep it in float32.
+        """
         batch, length = codes.shape
         padded = math.ceil(length / self.block_ctx) * self.block_ctx
         start, timing = self.y_emb()
         tokens = self.prior.x_emb(F.pad(codes, (0, padded - length)))
         x = torch.cat([start.expand(batch, 1, -1), tokens[:, :-1]], dim=1)
         x = x + self.prior.pos_emb.pos_emb[:padded] + timing[:padded]
+        x = x.to(projection_dtype(self.prior.transformer))
         yield x[:, :length]
         for block in self.prior.transformer._attn_mods:
             x = block(x)
@@ -213,11 +235,47 @@ class JukeboxBackbone(PretrainedBackbone):
         return list(model.layers(codes))
 
     def windows(self, signal: np.ndarray) -> Sequence[np.ndarray]:
-        """One window: the peak-normalised signal's first ``clip_seconds``, unpadded when shorter."""
+        """One window: the peak-normalised signal's first ``clip_seconds``, unpadded when shorter.
+
+        Raises
+        ------
+        AudiorecError
+            Under ``recipe: jukemir``, if the window holds fewer codes than the context (JukeMIR refuses it).
+        """
         peak = float(np.max(np.abs(signal))) if signal.size else 0.0
         normalised = signal / peak if peak > 0 else signal
         size = round(self.clip_seconds * self.sample_rate)
-        return unpadded_windows(normalised[:size], size, self.min_window_samples(self.spec))
+        clip = normalised[:size]
+        context = self.model.n_ctx * self.model.hop
+        if self.options.recipe == "jukemir" and clip.shape[0] < context:
+            raise AudiorecError(
+                f"jukebox recipe jukemir needs {context / self.sample_rate:.2f} s of audio ({self.model.n_ctx} codes) "
+                f"and the track has {clip.shape[0] / self.sample_rate:.2f} s; JukeMIR refuses shorter tracks "
+                "(recipe jukemirlib embeds the codes there are)"
+            )
+        return unpadded_windows(clip, size, self.min_window_samples(self.spec))
+
+    def prepare(self) -> None:
+        """Store the prior's projections for the precision used (float16 under fp16) before moving the model."""
+        self._store_prior_for(self.precision_used)
+        super().prepare()
+
+    def _store_prior_for(self, precision: str) -> None:
+        dtype = torch.float16 if precision == "fp16" else torch.float32
+        if projection_dtype(self.model.prior) != dtype:
+            store_projections_in(self.model.prior, dtype)
+
+    def precision_context(self) -> contextlib.AbstractContextManager:
+        """fp16 is jukemirlib's recipe (module docstring), not autocast; the other precisions are the generic ones."""
+        used = self.precision_used
+        self._store_prior_for(used)
+        return precision_scope(used, self.device, autocast=used != "fp16")
+
+    @property
+    def precision(self) -> str:
+        if self.precision_used == "fp16":
+            return f"float16 residual stream and prior projections (jukemirlib), {self.float32_parts} in float32"
+        return super().precision
 
     def load_weights(self, path: str | os.PathLike[str], ignore: tuple[str, ...] = ()) -> None:
         """Strictly load a converted file, or convert the published checkpoints once (module docstring).

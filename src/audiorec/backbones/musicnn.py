@@ -11,9 +11,10 @@ The track embedding is the mean over patches of each layer's per-patch vector; `
 penultimate layer.
 
 Like the original extractor, only whole patches count by default: the frames after the last whole patch are
-dropped, and a track shorter than one patch has no embedding (the extractor fails on it; here it becomes a
-failures row). ``MusiCNNConfig.pad_last_patch`` instead zero-pads a last partial patch holding at least
-``min_last_window`` of a patch, or the only one.
+dropped (``MusiCNNConfig.pad_last_patch`` instead zero-pads a last partial patch holding at least
+``min_last_window`` of a patch). A track shorter than one patch follows the ``short_audio`` option: ``skip``, the
+default, gives it no embedding, as the extractor fails on it (a failures row, "shorter than one patch (3 s)");
+``pad`` appends silence to the waveform up to one patch's samples, so it has exactly one patch.
 
 Each patch's penultimate vector is its own. The extractor as shipped (one patch per TensorFlow run) returns
 the first patch's penultimate vector for every later patch, because its loop over later runs appends a stale
@@ -32,7 +33,7 @@ import librosa
 import numpy as np
 import torch
 
-from audiorec.audio.windows import split_windows
+from audiorec.audio.windows import pad_to_window, split_windows
 from audiorec.backbones.musicnn_model import MusiCNN, MusiCNNArchitecture, state_dict_from_tf
 from audiorec.backbones.options import MusiCNNConfig
 from audiorec.backbones.tf_checkpoint import TFCheckpoint
@@ -93,15 +94,16 @@ class MusiCNNBackbone(TorchBackbone):
 
     kind = "musicnn"
     autocast_dtype: ClassVar[torch.dtype | None] = None
-    """float32 on every device: the port's value is parity with the published model, and it is small."""
+    """float32 by default (option ``precision``): the port's value is parity with the published model."""
     max_windows_per_forward = 16
     """A 3-s patch holds ~25 MB of front-end activations; 16 keep a forward near 400 MB."""
 
     def __init__(
         self, config: MusiCNNConfig, architecture: MusiCNNArchitecture | None = None, *, load: bool = True
     ) -> None:
-        super().__init__(device=config.device, max_duration_s=config.max_duration_s)
+        super().__init__(device=config.device, max_duration_s=config.max_duration_s, precision=config.precision)
         self.config = config
+        self.short_audio = config.short_audio
         self.architecture = architecture or MusiCNNArchitecture()
         self.model = MusiCNN(self.architecture)
         self.sample_rate = SAMPLE_RATE
@@ -122,7 +124,8 @@ class MusiCNNBackbone(TorchBackbone):
     @property
     def pooling(self) -> str:
         patches = "whole and padded last patches" if self.config.pad_last_patch else "whole patches"
-        return f"per 3-s patch (mean/max over time for the pools), then mean over {patches}"
+        short = "; a track shorter than one patch zero-padded to one" if self.short_audio == "pad" else ""
+        return f"per 3-s patch (mean/max over time for the pools), then mean over {patches}{short}"
 
     def load(self, path: str | Path) -> None:
         """Strictly load a TensorFlow checkpoint or a torch state dict of the port, and record its sha256."""
@@ -151,6 +154,14 @@ class MusiCNNBackbone(TorchBackbone):
         quantised = np.minimum(mel, FLOAT16_MAX).astype(np.float16).astype(np.float32)
         return np.log10(10000.0 * quantised + 1.0)
 
+    def shorter_than_window(self, signal: np.ndarray) -> bool:
+        """Whether the track's log-mel holds no whole patch (librosa's centred frames: 1 + samples // hop)."""
+        return 1 + signal.shape[0] // HOP_LENGTH < self.architecture.patch_frames
+
+    @property
+    def short_audio_reason(self) -> str:
+        return f"shorter than one patch ({round(self.clip_seconds, 1):g} s)"
+
     def windows(self, signal: np.ndarray) -> np.ndarray:
         """Non-overlapping log-mel patches ``(n_patches, patch_frames, n_mels)`` of a track.
 
@@ -161,18 +172,21 @@ class MusiCNNBackbone(TorchBackbone):
         Raises
         ------
         AudiorecError
-            If the track holds no whole patch and ``pad_last_patch`` is off.
+            If the track holds no whole patch and ``short_audio`` is ``skip``.
         """
-        mel = self.log_mel(signal)
         size = self.architecture.patch_frames
+        if self.shorter_than_window(signal):
+            if self.short_audio == "skip":
+                raise AudiorecError(
+                    f"{self.short_audio_reason}: the track's {1 + signal.shape[0] // HOP_LENGTH} mel frames "
+                    f"({signal.shape[0] / SAMPLE_RATE:.2f} s) hold no whole {size}-frame patch, and musicnn embeds "
+                    "whole patches only (short_audio: pad pads it instead)"
+                )
+            signal = pad_to_window(signal, size * HOP_LENGTH)
+        mel = self.log_mel(signal)
         if self.config.pad_last_patch:
             return split_windows(mel, size, self.min_last_window)
         whole = mel.shape[0] // size
-        if whole == 0:
-            raise AudiorecError(
-                f"the track's {mel.shape[0]} mel frames ({signal.shape[0] / SAMPLE_RATE:.2f} s) hold no whole "
-                f"{size}-frame patch, and musicnn embeds whole patches only (pad_last_patch pads it instead)"
-            )
         return split_windows(mel[: whole * size], size, self.min_last_window)
 
     def forward_layers(self, clips: torch.Tensor) -> list[torch.Tensor]:

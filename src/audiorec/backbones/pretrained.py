@@ -9,8 +9,10 @@ its parameters. This base turns config options into a ready model: the architect
 Windows follow the releases' feature extraction: full windows of the pre-training context, then the rest
 of the track **unpadded** (a short track is one short window), so the mean runs over the frames that real
 audio produced and a clip's vector does not depend on the window length or on the tracks it is batched
-with. Under CUDA autocast each family's front end (``float32_parts``) stays in float32, as the releases
-run it, and :attr:`PretrainedBackbone.precision` records that in the table metadata.
+with. The forward pass runs in the ``precision`` option's arithmetic (:mod:`audiorec.backbones.precision`),
+float32 by default as the first paper ran these models; under bf16 or fp16 autocast each family's front end
+(``float32_parts``) stays in float32, as the releases run it, and :attr:`PretrainedBackbone.precision`
+records that in the table metadata.
 
 Without ``weights`` the model keeps a seeded random initialisation. That is what the tests and the GPU
 benchmark use; a warning says so, and the table metadata then records no weights digest.
@@ -32,6 +34,7 @@ from torch import nn
 from audiorec.audio.windows import unpadded_windows
 from audiorec.backbones.checkpoints import forbid_hub_access, load_pretrained
 from audiorec.backbones.options import PretrainedOptions
+from audiorec.backbones.precision import AUTOCAST_DTYPES
 from audiorec.backbones.shipped import shipped_config
 from audiorec.backbones.torch_base import TorchBackbone
 from audiorec.common.config import dataclass_from_mapping
@@ -81,7 +84,7 @@ class PretrainedBackbone(TorchBackbone):
     """The front end that runs in float32 under autocast, named in :attr:`precision`."""
 
     def __init__(self, options: PretrainedOptions) -> None:
-        super().__init__(device=options.device, max_duration_s=options.max_duration_s)
+        super().__init__(device=options.device, max_duration_s=options.max_duration_s, precision=options.precision)
         forbid_hub_access()
         self.options = options
         self.spec = shipped_config(self.family, options.size)
@@ -132,9 +135,9 @@ class PretrainedBackbone(TorchBackbone):
 
     @property
     def precision(self) -> str:
-        if super().precision == "float32":
-            return "float32"
-        return f"{super().precision} autocast, {self.float32_parts} in float32"
+        if self.precision_used not in AUTOCAST_DTYPES:
+            return super().precision
+        return f"{super().precision}, {self.float32_parts} in float32"
 
     @property
     def pooling(self) -> str:

@@ -4,6 +4,10 @@ The track embedding follows Choi et al. (2022): every 3-s segment of the track i
 per-dimension mean and standard deviation over the segments are concatenated. For MelCPC the whole sequence of
 segment vectors goes through the trained GRU, and its outputs are summarised the same way.
 
+The encoder reads whole 3-s segments (it was trained on nothing else, and its poolings shrink time 160-fold,
+so much less gives it no output at all). A track shorter than one segment follows the ``short_audio`` option:
+``skip`` (the default) leaves it to the failures table, ``pad`` zero-pads it to one segment.
+
 Layers (``layer: last`` is the paper's choice, the last one listed):
 
 * ``infonce``: ``segment`` (2·D);
@@ -20,10 +24,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from audiorec.audio.windows import split_windows
+from audiorec.audio.windows import pad_to_window, split_windows
 from audiorec.backbones.base import file_sha256
 from audiorec.backbones.torch_base import TorchBackbone, load_strict
-from audiorec.errors import ParameterError
+from audiorec.errors import AudiorecError, ParameterError
 from audiorec.ssl.config import N_BLOCKS, SSLConfig
 from audiorec.ssl.features import SAMPLE_RATE, SEGMENT_SAMPLES, log_mel
 from audiorec.ssl.model import SSLModel
@@ -47,11 +51,13 @@ class SSLBackbone(TorchBackbone):
 
     kind = "ssl"
     autocast_dtype: ClassVar[torch.dtype | None] = None
-    """float32 everywhere: the encoders are small, and the GRU is not autocast-safe in bfloat16."""
+    """IEEE float32 everywhere, with no ``precision`` option: no published recipe to follow, the encoders are
+    small, and the GRU is not autocast-safe in bfloat16."""
 
     def __init__(self, config: SSLConfig, *, load: bool = True) -> None:
         super().__init__(device=config.device, max_duration_s=config.max_duration_s)
         self.config = config
+        self.short_audio = config.short_audio
         self.model = SSLModel(config)
         self.sample_rate = SAMPLE_RATE
         self.clip_seconds = SEGMENT_SAMPLES / SAMPLE_RATE
@@ -77,7 +83,8 @@ class SSLBackbone(TorchBackbone):
     @property
     def pooling(self) -> str:
         source = "GRU outputs over the sequence of" if self.config.loss == "cpc" else "vectors of"
-        return f"mean and standard deviation of the {source} the track's 3-s segments"
+        short = "; a track shorter than one segment zero-padded to one" if self.short_audio == "pad" else ""
+        return f"mean and standard deviation of the {source} the track's 3-s segments{short}"
 
     def load(self, path: str | Path) -> None:
         """Strictly load a checkpoint of :func:`audiorec.ssl.save_checkpoint` whose architecture matches."""
@@ -96,8 +103,29 @@ class SSLBackbone(TorchBackbone):
         load_strict(self.model, state["state_dict"], str(path))
         self._weights_sha256 = file_sha256(path)
 
+    def shorter_than_window(self, signal: np.ndarray) -> bool:
+        return signal.shape[0] < SEGMENT_SAMPLES
+
+    @property
+    def short_audio_reason(self) -> str:
+        return f"shorter than one window ({SEGMENT_SAMPLES / SAMPLE_RATE:g} s)"
+
     def windows(self, signal: np.ndarray) -> np.ndarray:
-        """Raw log-mel inputs ``(n_segments, 188, 96)`` of the track's non-overlapping 3-s segments."""
+        """Raw log-mel inputs ``(n_segments, 188, 96)`` of the track's non-overlapping 3-s segments.
+
+        Raises
+        ------
+        AudiorecError
+            If the track is shorter than one segment and ``short_audio`` is ``skip``.
+        """
+        if self.shorter_than_window(signal):
+            if self.short_audio == "skip":
+                raise AudiorecError(
+                    f"{self.short_audio_reason}: the track has {signal.shape[0]} samples "
+                    f"({signal.shape[0] / SAMPLE_RATE:.2f} s), the encoder reads {SEGMENT_SAMPLES}-sample segments "
+                    "(short_audio: pad pads it instead)"
+                )
+            signal = pad_to_window(signal, SEGMENT_SAMPLES)
         return log_mel(split_windows(signal, SEGMENT_SAMPLES, self.min_last_window))
 
     def forward_layers(self, clips: torch.Tensor) -> list[torch.Tensor]:
@@ -109,7 +137,7 @@ class SSLBackbone(TorchBackbone):
         inputs = [self.windows(np.asarray(w, dtype=np.float32)) for w in waveforms]
         counts = [len(x) for x in inputs]
         stacked = torch.from_numpy(np.concatenate(inputs))
-        with torch.inference_mode():
+        with torch.inference_mode(), self.precision_context():  # IEEE float32: TF32 off while it runs
             chunks = [
                 [level[:, 0].cpu() for level in self.forward_layers(chunk.to(self.device))]
                 for chunk in stacked.split(self.max_windows_per_forward)

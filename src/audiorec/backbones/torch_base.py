@@ -6,13 +6,15 @@ silence when it holds at least ``min_last_window`` of a window (:func:`~audiorec
 pretrained transformers keep it as it is (:func:`~audiorec.audio.windows.unpadded_windows`), so no frame of theirs
 comes from padding.
 
-Windows of one shape go through the model together, whatever tracks they come from. Each layer's frames
-are summed per track and divided by the track's frame count: the track vector is the mean over every
-frame its audio produced, and windows of unequal length weigh by their frames.
+Windows of one shape go through the model together, whatever tracks they come from, in the arithmetic of the
+backbone's ``precision`` (:mod:`audiorec.backbones.precision`; IEEE float32 unless a subclass declares
+otherwise). Each layer's frames are summed per track and divided by the track's frame count: the track vector
+is the mean over every frame its audio produced, and windows of unequal length weigh by their frames.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -25,6 +27,7 @@ from torch import nn
 
 from audiorec.audio.windows import split_windows
 from audiorec.backbones.base import Backbone, ClipPolicy, file_sha256
+from audiorec.backbones.precision import DESCRIPTIONS, effective_precision, note_cpu_precision, precision_scope
 from audiorec.common.devices import describe_device, resolve_device
 from audiorec.errors import ParameterError
 
@@ -75,8 +78,12 @@ class TorchBackbone(Backbone):
     ``layer_dims``, and implement :meth:`forward_layers`.
     """
 
-    autocast_dtype: ClassVar[torch.dtype | None] = torch.bfloat16
-    """Reduced precision used on CUDA (None keeps float32 where a model does not tolerate it)."""
+    autocast_dtype: ClassVar[torch.dtype | None] = None
+    """The autocast dtype a subclass declares as its default precision (None: float32). Backbones with a
+    ``precision`` option take it from there; this keeps subclasses written before the option working."""
+    reduced_precision_on_cpu: bool = False
+    """Run bf16 and fp16 on the CPU too (:func:`~audiorec.backbones.precision.effective_precision`): for tests and
+    drift measurements without a GPU; extraction leaves it off, as the CPU has no fast half arithmetic."""
 
     model: nn.Module
     clip_seconds: float
@@ -84,11 +91,33 @@ class TorchBackbone(Backbone):
     """Fraction of a window the last piece needs to be kept by :func:`split_windows` (padded windowing only)."""
     max_windows_per_forward: int = 64
 
-    def __init__(self, device: str | None = None, max_duration_s: float | None = None) -> None:
-        """``max_duration_s`` crops tracks before windowing (the first paper used 30 s clips)."""
+    def __init__(
+        self, device: str | None = None, max_duration_s: float | None = None, precision: str | None = None
+    ) -> None:
+        """``max_duration_s`` crops tracks before windowing (the first paper used 30 s clips); ``precision``
+        (:mod:`audiorec.backbones.precision`) None takes the class's :meth:`declared_precision`."""
         self.device = resolve_device(device)
         self.clip_policy = ClipPolicy(max_duration_s=max_duration_s)
         self._weights_sha256: str | None = None
+        self.requested_precision = precision or self.declared_precision()
+        note_cpu_precision(getattr(self, "kind", type(self).__name__), self.requested_precision, self.precision_used)
+
+    @classmethod
+    def declared_precision(cls) -> str:
+        """The class's default precision: float32, or the reduced one its ``autocast_dtype`` declares."""
+        names = {None: "float32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+        if cls.autocast_dtype not in names:
+            raise ParameterError(f"{cls.__name__}.autocast_dtype must be None, bfloat16 or float16")
+        return names[cls.autocast_dtype]
+
+    @property
+    def precision_used(self) -> str:
+        """The precision the forward pass computes in on this device (float32 on a CPU, see the precision module)."""
+        return effective_precision(self.requested_precision, self.device, allow_cpu=self.reduced_precision_on_cpu)
+
+    def precision_context(self) -> contextlib.AbstractContextManager:
+        """The arithmetic of :attr:`precision_used` around a forward pass (backbones with a recipe override it)."""
+        return precision_scope(self.precision_used, self.device)
 
     @property
     def weights_sha256(self) -> str | None:
@@ -96,10 +125,8 @@ class TorchBackbone(Backbone):
 
     @property
     def precision(self) -> str:
-        """The arithmetic actually used, recorded in the embeddings' metadata."""
-        if self.device.type == "cuda" and self.autocast_dtype is not None:
-            return str(self.autocast_dtype).removeprefix("torch.")
-        return "float32"
+        """The arithmetic actually used, recorded in the embeddings' metadata (the request is recorded beside it)."""
+        return DESCRIPTIONS[self.precision_used]
 
     @property
     def device_description(self) -> str:
@@ -134,8 +161,7 @@ class TorchBackbone(Backbone):
                 by_shape.setdefault(window.shape, []).append((owner, window))
         sums = [torch.zeros(len(waveforms), dim, dtype=torch.float64) for dim in self.layer_dims.values()]
         frames = torch.zeros(len(waveforms), dtype=torch.float64)
-        use_autocast = self.device.type == "cuda" and self.autocast_dtype is not None
-        with torch.inference_mode(), torch.autocast("cuda", dtype=self.autocast_dtype, enabled=use_autocast):
+        with torch.inference_mode(), self.precision_context():
             for members in by_shape.values():
                 owners = torch.tensor([owner for owner, _ in members])
                 stacked = torch.from_numpy(np.stack([window for _, window in members]))

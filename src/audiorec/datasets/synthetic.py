@@ -125,11 +125,9 @@ def read_features(options: Mapping[str, Any] | None, feature: str) -> tuple[list
     Raises
     ------
     ParameterError
-        If ``feature`` is not one the source generates, is not in ``feature_dims``, or ``features_dir`` is unset.
+        If ``feature`` is not in ``feature_dims`` or ``features_dir`` is unset.
     """
     opts = SyntheticOptions.from_mapping(options)
-    if feature not in FEATURE_NAMES:
-        raise ParameterError(f"synthetic provides the features {list(FEATURE_NAMES)}, not {feature!r}")
     if feature not in opts.feature_dims:
         raise ParameterError(
             f"synthetic: feature {feature!r} is not generated; add it with its width to option feature_dims "

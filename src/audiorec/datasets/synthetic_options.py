@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,10 @@ from audiorec.common.validation import check_float, check_int
 from audiorec.errors import ParameterError
 
 FEATURE_NAMES: tuple[str, ...] = ("musicnn_like", "mert_like", "jukebox_like")
-"""The features the source can generate (the widths of MusiCNN, MERT and Jukebox are 200, 1024 and 4800)."""
+"""Examples of the features the source generates (the widths of MusiCNN, MERT and Jukebox are 200, 1024 and
+4800). Any name matching :data:`FEATURE_NAME` is a feature of its own: its draws are keyed by the name, so adding
+one (e.g. a ``mule_like`` of 1728 for the journal version's matrix) leaves every other feature unchanged."""
+FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]*_like$")
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ class SyntheticOptions:
         with ``test_start`` = ``start_date`` + ``months`` − 1 months and 12 train months uses the whole log.
     feature_dims : mapping of str to int
         The precomputed features to generate and their widths, e.g. ``{musicnn_like: 200, mert_like: 1024,
-        jukebox_like: 4800}``; names from :data:`FEATURE_NAMES`.
+        jukebox_like: 4800}``; any name matching :data:`FEATURE_NAME`.
     feature_noise : float, optional
         Override the preset's per-dimension feature noise (relative to the signal); larger is weaker content.
     features_dir : str, optional
@@ -157,10 +161,10 @@ class SyntheticOptions:
                 f"synthetic option feature_dims must map feature names to widths, got {self.feature_dims!r}"
             )
         for name, width in self.feature_dims.items():
-            if name not in FEATURE_NAMES:
+            if not isinstance(name, str) or not FEATURE_NAME.match(name):
                 raise ParameterError(
-                    f"synthetic option feature_dims names unknown feature {name!r}; known features are "
-                    f"{list(FEATURE_NAMES)}"
+                    f"synthetic option feature_dims names feature {name!r}; a feature name is lower-case letters, "
+                    f"digits and underscores ending in '_like', e.g. {list(FEATURE_NAMES)}"
                 )
             check_int(f"feature_dims.{name}", width, 1, where="synthetic")
         object.__setattr__(self, "feature_dims", dict(self.feature_dims))

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import polars as pl
+from scipy import stats as scipy_stats
 
 from audiorec.evaluation.beyond_accuracy import PER_USER_METRICS
 from audiorec.evaluation.controls import NO_BACKBONE, SHUFFLED_SUFFIX, WIDTH_SUFFIX
@@ -159,14 +160,30 @@ def marks_legend(baseline_backbone: str | None, alpha: float = 0.05, chance_mode
     )
 
 
-def seed_spread(per_user: pl.DataFrame) -> pl.DataFrame:
-    """Mean ± sd over seeds of each run's per-seed mean (rows with a single seed are left out)."""
+def seed_spread(per_user: pl.DataFrame, level: float = 0.95) -> pl.DataFrame:
+    """The sd over seeds of each run's per-seed mean, and the t interval of their mean (single-seed rows left out).
+
+    ``{metric} seed_ci_low`` / ``seed_ci_high`` is the interval the journal version of Tamm & Aljanaki reports,
+    "mean ± conf" over a run's seeds: the per-seed means over users, their mean, and the standard error over seeds
+    times the Student-t quantile at n_seeds - 1 degrees of freedom. It measures training noise, not the spread of
+    users, which the t interval over users measures.
+    """
     metrics = [name for name in per_user.columns if "@" in name]
     ordered = per_user.sort(["split", "model", "backbone", "seed", "user_id"])  # order-independent float sums
     per_seed = ordered.group_by(["split", "model", "backbone", "seed"], maintain_order=True).agg(
         pl.col(m).mean() for m in metrics
     )
     spread = per_seed.group_by(["split", "model", "backbone"], maintain_order=True).agg(
-        pl.len().alias("n_seeds"), *[pl.col(m).std(ddof=1).alias(f"{m} seed_sd") for m in metrics]
+        pl.len().alias("n_seeds"),
+        *[pl.col(m).std(ddof=1).alias(f"{m} seed_sd") for m in metrics],
+        *[pl.col(m).mean().alias(f"{m} seed_mean") for m in metrics],
     )
-    return spread.filter(pl.col("n_seeds") > 1).drop("n_seeds")
+    spread = spread.filter(pl.col("n_seeds") > 1)
+    quantile = pl.Series(scipy_stats.t.ppf(0.5 + level / 2, spread.get_column("n_seeds").to_numpy() - 1))
+    scale = quantile / spread.get_column("n_seeds").cast(pl.Float64).sqrt()
+    bounds = []
+    for m in metrics:
+        half = pl.col(f"{m} seed_sd") * scale
+        bounds += [(pl.col(f"{m} seed_mean") - half).alias(f"{m} seed_ci_low")]
+        bounds += [(pl.col(f"{m} seed_mean") + half).alias(f"{m} seed_ci_high")]
+    return spread.with_columns(bounds).drop("n_seeds", *[f"{m} seed_mean" for m in metrics])

@@ -42,6 +42,8 @@ class ShardResult:
     layers: dict[str, list[np.ndarray]] = field(default_factory=dict)
     silent: list[bool] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    padded_short: int = 0
+    """Embedded tracks shorter than one window that ``short_audio: pad`` zero-padded (recorded in metadata)."""
 
     def layer_matrices(self, backbone: Backbone) -> dict[str, np.ndarray]:
         """Stack each layer's vectors into a ``(n_tracks, dim)`` float32 matrix."""
@@ -124,8 +126,9 @@ def extract(
         for batch in loader:
             decoded = []
             for track_id, path, signal, error in batch:
-                if error is not None:
-                    result.failures.append({"track_id": track_id, "audio_path": path, "error": error})
+                refusal = backbone.short_audio_refusal(signal.numpy()) if error is None else None
+                if error is not None or refusal is not None:  # undecodable, or too short for a windowed model
+                    result.failures.append({"track_id": track_id, "audio_path": path, "error": error or refusal})
                 else:
                     decoded.append((track_id, path, signal.numpy()))
             for (track_id, path, signal), vectors, error in _embed_isolating_failures(backbone, decoded):
@@ -134,6 +137,7 @@ def extract(
                     continue
                 result.track_ids.append(track_id)
                 result.silent.append(bool(np.max(np.abs(signal)) < SILENCE_PEAK))
+                result.padded_short += int(backbone.short_audio == "pad" and backbone.shorter_than_window(signal))
                 for name in backbone.layers:
                     result.layers[name].append(vectors[name])
             bar.update(len(batch))
@@ -201,7 +205,10 @@ def write_shard(result: ShardResult, backbone: Backbone, vectors_path: str | Pat
         "weights_sha256": backbone.weights_sha256,
         "pooling": backbone.pooling,
         "precision": backbone.precision,
+        "precision_requested": getattr(backbone, "requested_precision", backbone.precision),
         "device": backbone.device_description,
+        "short_audio": backbone.short_audio,
+        "short_audio_padded": result.padded_short,
     }
     write_table(pa.table(columns), vectors_path, metadata=metadata)
     write_table(result.failures_frame(), failures_path, kind="failures")
@@ -254,6 +261,8 @@ def gather_shards(
         "silent", combined.column("silent")
     )
     metadata.update({"layer": layer, "dim": int(vectors.shape[1]), **(extra_metadata or {})})
+    if "short_audio_padded" in metadata:  # the first shard's count, summed over every shard
+        metadata["short_audio_padded"] = sum(int(read_metadata(p).get("short_audio_padded", 0)) for p in shard_paths)
     write_table(table, embeddings_path, metadata=metadata)
     write_table(failures, failures_path, kind="failures")
     return combined.num_rows

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from audiorec.common.config import canonical_json
 from audiorec.common.names import COLD_SPLIT, EVALUATION_SPLITS, HEARD_BEFORE_WINDOW, PLAYLIST_TASK
 from audiorec.errors import DatasetError, ParameterError
 from audiorec.evaluation.controls import SHUFFLED_SUFFIX
@@ -24,6 +25,7 @@ from audiorec.plan import paths
 from audiorec.plan.datasets import DatasetPlan
 from audiorec.plan.models import BackbonePlan, BackboneReference, ModelPlan, plan_models
 from audiorec.plan.tuning import study_backbone
+from audiorec.recommenders.retrieval_options import RetrievalOptions
 from audiorec.storage.published_weights import PublishedSource
 
 RUN_SPLITS = ("train", HEARD_BEFORE_WINDOW)
@@ -57,6 +59,7 @@ class Plan:
         self.seeds = [int(seed) for seed in config["seeds"]]
         self.evaluation = config["evaluation"]
         self.probes = config["probes"]
+        self.retrieval = RetrievalOptions.from_config(config.get("retrieval"))
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Plan:
@@ -167,6 +170,14 @@ class Plan:
             for reference in model.references
             for seed in (self.seeds[:1] if model.traits.deterministic else self.seeds)
         ]
+
+    def retrieval_param(self, model: str) -> str | None:
+        """What a ranking job of ``model`` is told of the ``retrieval`` setting: the settings that matter to it, as
+        canonical JSON, for a model that ranks by inner product; None for the others (they rank exactly), so
+        that changing the setting reruns the ranking jobs it reaches and no other job."""
+        if not self.models[model].traits.ranks_by_inner_product:
+            return None
+        return canonical_json(self.retrieval.recorded())
 
     def run_splits(self, model: str) -> list[str]:
         """Split tables a run of ``model`` reads (a trained model also early-stops on val)."""
@@ -309,6 +320,8 @@ class Plan:
                 )
         self.check_user_vectors()
         self.check_layer_sweep()
+        if any(model.traits.ranks_by_inner_product for model in self.models.values()):
+            self.retrieval.check_installed()
         unknown = sorted(set(self.probes.get("backbones", [])) - set(self.backbones))
         if unknown:
             raise ParameterError(f"probes.backbones names unknown backbone(s) {unknown}")

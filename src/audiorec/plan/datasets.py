@@ -9,6 +9,7 @@ from typing import Any
 from audiorec.datasets import GENERATED_FEATURES, SOURCE_FEATURES, dataset_tables, source_options
 from audiorec.errors import ParameterError
 from audiorec.plan import paths
+from audiorec.protocol.split_config import with_protocol_defaults
 from audiorec.storage.download import DownloadSpec, substitute_downloads
 
 LOG_TABLE = "interactions"
@@ -51,7 +52,16 @@ class DatasetPlan:
             downloads = {file: DownloadSpec.from_mapping(file, spec) for file, spec in declared.items()}
         except ParameterError as error:
             raise ParameterError(f"datasets.{name}: {error}") from error
-        return cls(name, entry["source"], tables, downloads, declared, options, entry.get("split"))
+        split = entry.get("split")
+        return cls(
+            name,
+            entry["source"],
+            tables,
+            downloads,
+            declared,
+            options,
+            None if split is None else with_protocol_defaults(split),
+        )
 
     def has(self, table: str) -> bool:
         """Whether the dataset provides ``data/<table>.parquet``, e.g. ``interactions`` or ``labels/genre``."""

@@ -24,6 +24,10 @@ WIDTH_PLACEHOLDER = 1
 """The ``item_dim`` that stands for ``match`` while options are checked (the width is known once a job runs)."""
 
 
+NUMERICS = ("precision", "recipe", "short_audio")
+"""Options whose resolved values, defaults included, decide a backbone's numbers and so its extraction params."""
+
+
 @dataclass(frozen=True)
 class BackbonePlan:
     """One entry of the config's ``backbones`` with its registry traits and validated options.
@@ -67,6 +71,12 @@ class BackbonePlan:
         (:func:`audiorec.common.plugins.code_version`), so an edit to the plugin reruns what depends on it.
         """
         spec: dict[str, Any] = {"kind": self.kind, "options": dict(self.options)}
+        # The arithmetic as resolved, defaults included: a new default precision or recipe reruns the extraction
+        # it changes, where a config that leaves them out would otherwise keep vectors made the old way.
+        numerics = {name: getattr(self.checked, name, None) for name in NUMERICS}
+        numerics = {name: value for name, value in numerics.items() if value is not None}
+        if numerics:
+            spec["numerics"] = numerics
         if self.published is not None:
             spec["published"] = self.published.expected_files()
         code = BACKBONES.code_version(self.kind)

@@ -20,6 +20,9 @@ The protocol, for a test start date ``T`` and the training window ``[T - train_m
    training window and not inside it. A ranking removes every track its user heard before ``T`` (train and
    these pairs): such a track can never be relevant, since relevance means a first listen after ``T``.
 
+That is the ``paper2024`` protocol, the default. ``journal2026`` (the journal version's, :mod:`.journal`)
+groups only the events inside ``[T - train_months, T + test_months)`` and splits them its own way.
+
 One pass over the log is needed: the events before ``T + test_months`` are grouped by (user, track) on
 integer codes (:mod:`audiorec.protocol.pairs`); the log may be a lazy Parquet scan of hundreds of millions of events.
 The interactions table stores its ids as codes (:func:`audiorec.storage.tables.write_interactions`), ranked like the
@@ -30,19 +33,18 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 
-from audiorec.common.months import add_months
 from audiorec.common.names import SPLITS
 from audiorec.errors import ParameterError
+from audiorec.protocol.journal import journal_protocol
 from audiorec.protocol.pairs import BEFORE, CANDIDATE, TRAIN, Pairs, group_pairs
+from audiorec.protocol.split_config import SplitConfig
 from audiorec.storage.atomic import atomic_path
 from audiorec.storage.tables import encode_ids, write_table
 
@@ -55,112 +57,6 @@ SPLIT_SCHEMA: dict[str, pl.DataType] = {
 """Polars form of the "split" table contract."""
 
 _STATISTICS_SCHEMA = {"split": pl.String, "rows": pl.Int64, "users": pl.Int64, "items": pl.Int64}
-
-
-@dataclass(frozen=True)
-class SplitConfig:
-    """Parameters of :func:`temporal_split`.
-
-    Attributes
-    ----------
-    test_start
-        Start of the evaluation window, a timezone-aware datetime (converted to UTC). A naive datetime is
-        rejected here because the same wall-clock time means different instants in different zones; use
-        :meth:`from_mapping` to read dates from a config file, where they are taken as UTC.
-    train_months
-        Length of the training window before ``test_start``, in calendar months.
-    test_months
-        Length of the evaluation window from ``test_start``, in calendar months.
-    val_fraction
-        Share of evaluation users assigned to ``val`` (rounded half up); the paper splits them in half.
-    seed
-        Seed of the user permutation, so the assignment is reproducible.
-    """
-
-    test_start: datetime
-    train_months: int = 12
-    test_months: int = 1
-    val_fraction: float = 0.5
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.test_start, datetime):
-            raise ParameterError(
-                f"split test_start must be a timezone-aware datetime; got {self.test_start!r} "
-                f"of type {type(self.test_start).__name__}"
-            )
-        if self.test_start.tzinfo is None or self.test_start.utcoffset() is None:
-            raise ParameterError(
-                f"split test_start must be timezone-aware (UTC); got the naive datetime {self.test_start!r}"
-            )
-        object.__setattr__(self, "test_start", self.test_start.astimezone(UTC))
-        for name in ("train_months", "test_months"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ParameterError(f"split {name} must be an integer >= 1; got {value!r}")
-            object.__setattr__(self, name, int(value))
-        value = self.val_fraction
-        if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not 0.0 <= value <= 1.0:
-            raise ParameterError(f"split val_fraction must be a number in [0, 1]; got {value!r}")
-        object.__setattr__(self, "val_fraction", float(value))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer) or self.seed < 0:
-            raise ParameterError(f"split seed must be a non-negative integer; got {self.seed!r}")
-        object.__setattr__(self, "seed", int(self.seed))
-
-    @property
-    def train_start(self) -> datetime:
-        """First instant of the training window: ``test_start`` minus ``train_months`` calendar months."""
-        return add_months(self.test_start, -self.train_months)
-
-    @property
-    def test_end(self) -> datetime:
-        """First instant after the evaluation window: ``test_start`` plus ``test_months`` calendar months."""
-        return add_months(self.test_start, self.test_months)
-
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any]) -> SplitConfig:
-        """Build a config from a config-file mapping.
-
-        ``test_start`` may be an ISO string (``"2020-02-20"`` or ``"2020-02-20T00:00:00"``, with or without
-        an offset), a ``date`` (what YAML makes of an unquoted date) or a ``datetime``; values without a zone
-        are read as UTC, the zone every table of the workflow uses.
-
-        Raises
-        ------
-        ParameterError
-            Naming unknown keys, a missing ``test_start`` or an invalid value.
-        """
-        if not isinstance(mapping, Mapping):
-            raise ParameterError(f"split config must be a mapping; got {type(mapping).__name__}")
-        values = dict(mapping)
-        known = {field.name for field in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ParameterError(f"split config: unknown option(s) {unknown}; known options are {sorted(known)}")
-        if "test_start" not in values:
-            raise ParameterError("split config: test_start is required (e.g. '2020-02-20')")
-        values["test_start"] = _parse_moment(values["test_start"])
-        return cls(**values)
-
-
-def _parse_moment(value: Any) -> datetime:
-    """Read a config date or datetime as a UTC instant (naive values are UTC)."""
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError as error:
-            raise ParameterError(
-                f"split test_start {value!r} is not an ISO date such as '2020-02-20': {error}"
-            ) from error
-    else:
-        raise ParameterError(
-            f"split test_start must be an ISO date string or a datetime; got {value!r} of type {type(value).__name__}"
-        )
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -278,10 +174,13 @@ def temporal_split(
         raise ParameterError(f"passes must be a positive integer; got {passes!r}")
     bounds = tuple(_microseconds(moment) for moment in (config.train_start, config.test_start, config.test_end))
     events = events.filter(pl.col("timestamp") < bounds[2])
+    if config.protocol == "journal2026":  # listens before the window are no one's history, nor make a pair old
+        events = events.filter(pl.col("timestamp") >= bounds[0])
     edges = [users.len() * part // passes for part in range(passes + 1)]
     parts = [_group(events, bounds, edges[part], edges[part + 1], passes) for part in range(passes)]
     pairs = Pairs(*(np.concatenate([getattr(part, name) for part in parts]) for name in Pairs.FIELDS), replayed=0)
-    tables = _protocol(pairs, users.len(), tracks.len(), config)
+    protocol = journal_protocol if config.protocol == "journal2026" else _protocol
+    tables = protocol(pairs, users.len(), tracks.len(), config)
     frames = {name: _conform(pairs, rows, users, tracks) for name, rows in tables.items()}
     statistics = pl.DataFrame(
         [(name, rows.size, _distinct(pairs.user[rows]), _distinct(pairs.track[rows])) for name, rows in tables.items()],

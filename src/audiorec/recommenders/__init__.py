@@ -40,6 +40,9 @@ class ModelTraits:
         tested against (the first paper's random-init rows).
     is_chance
         Its ranking is chance; the cold-start table tests every row against it.
+    ranks_by_inner_product
+        It ranks by ``user · item`` (:class:`~audiorec.recommenders.inner_product.InnerProductScoring`), so the
+        ``retrieval`` setting (exact or a FAISS index) reaches its ranking jobs.
     """
 
     trained: bool = False
@@ -49,6 +52,7 @@ class ModelTraits:
     ranks_unseen_items: bool = False
     random_variant: str | None = None
     is_chance: bool = False
+    ranks_by_inner_product: bool = False
 
     @property
     def sweeps_layers(self) -> bool:
@@ -70,7 +74,14 @@ def _network(random_variant: str | None) -> ModelTraits:
         deterministic=False,
         ranks_unseen_items=audio,
         random_variant=random_variant,
+        ranks_by_inner_product=True,
     )
+
+
+_BIMODAL = ModelTraits(
+    trained=True, uses_gpu=True, uses_embeddings=True, deterministic=False, ranks_by_inner_product=True
+)
+"""Traits of the Bimodal kinds: trained on a backbone's embeddings, without a random-init variant."""
 
 
 def _plugin_traits(cls: type) -> ModelTraits:
@@ -104,7 +115,7 @@ RECOMMENDERS: Registry[ModelTraits] = Registry(
         "knn": Registered(
             "audiorec.recommenders.knn:KNNRecommender",
             f"{_OPTIONS}:KNNConfig",
-            ModelTraits(uses_embeddings=True, ranks_unseen_items=True),
+            ModelTraits(uses_embeddings=True, ranks_unseen_items=True, ranks_by_inner_product=True),
         ),
         "popularity": Registered(
             "audiorec.recommenders.baselines:PopularityRecommender", f"{_OPTIONS}:NoOptions", ModelTraits()
@@ -140,12 +151,49 @@ RECOMMENDERS: Registry[ModelTraits] = Registry(
         ),
         # Seeded random initialisation: rankings depend on the seed, so they run once per seed.
         "ials": Registered(
-            "audiorec.recommenders.ials:IALSRecommender", f"{_OPTIONS}:IALSOptions", ModelTraits(deterministic=False)
+            "audiorec.recommenders.ials:IALSRecommender",
+            f"{_OPTIONS}:IALSOptions",
+            ModelTraits(deterministic=False, ranks_by_inner_product=True),
         ),
         "cf_hybrid": Registered(
             "audiorec.recommenders.hybrid:CFHybridRecommender",
             f"{_OPTIONS}:CFHybridOptions",
-            ModelTraits(uses_embeddings=True, deterministic=False, ranks_unseen_items=True),
+            ModelTraits(
+                uses_embeddings=True, deterministic=False, ranks_unseen_items=True, ranks_by_inner_product=True
+            ),
+        ),
+        # ELSA (journal version of Tamm & Aljanaki): trained on the interactions alone, no audio, no new items.
+        "elsa": Registered(
+            "audiorec.recommenders.elsa:ELSARecommender",
+            f"{_OPTIONS}:ELSAOptions",
+            ModelTraits(trained=True, uses_gpu=True, deterministic=False, ranks_by_inner_product=True),
+        ),
+        # The journal's Hybrid: ELSA's item factors from audio, so it ranks new releases (unlike cf_hybrid's iALS
+        # map, it is trained end to end on the users' rows).
+        "hybrid": Registered(
+            "audiorec.recommenders.audio_elsa:AudioELSARecommender",
+            f"{_OPTIONS}:AudioELSAOptions",
+            ModelTraits(
+                trained=True,
+                uses_gpu=True,
+                uses_embeddings=True,
+                deterministic=False,
+                ranks_unseen_items=True,
+                ranks_by_inner_product=True,
+            ),
+        ),
+        # The journal version's Bimodal net, one kind per scoring of the same trained towers: only the audio
+        # tower's space scores new releases (audiorec.recommenders.bimodal).
+        "bimodal_content": Registered(
+            "audiorec.recommenders.bimodal:BimodalContentRecommender",
+            f"{_OPTIONS}:BimodalOptions",
+            dataclasses.replace(_BIMODAL, ranks_unseen_items=True),
+        ),
+        "bimodal_collaborative": Registered(
+            "audiorec.recommenders.bimodal:BimodalCollaborativeRecommender", f"{_OPTIONS}:BimodalOptions", _BIMODAL
+        ),
+        "bimodal_average": Registered(
+            "audiorec.recommenders.bimodal:BimodalAverageRecommender", f"{_OPTIONS}:BimodalOptions", _BIMODAL
         ),
     },
     plugins=PluginHooks("audiorec.recommenders", _plugin_traits, _prepare_plugin),

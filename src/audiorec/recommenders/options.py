@@ -238,3 +238,104 @@ class CFHybridOptions(IALSOptions):
             check_int(name, getattr(self, name), minimum=1, where=self.where)
         check_positive("learning_rate", self.learning_rate, where=self.where)
         check_float("validation_fraction", self.validation_fraction, low=0.0, high=1.0, where=self.where)
+
+
+BIMODAL_LOSSES = ("dcl", "dclw", "sdcl", "sdclw", "adcl", "adclw")
+"""The contrastive losses of the Bimodal kinds (:mod:`audiorec.recommenders.contrastive` defines each)."""
+
+
+@dataclass(frozen=True)
+class BimodalOptions(TrainingOptions):
+    """The Bimodal kinds (``bimodal_content``, ``bimodal_collaborative``, ``bimodal_average``); the defaults are the
+    original's (Tamm & Aljanaki, journal version): towers of ``hidden_dim`` 768, ``loss`` ``dcl`` at
+    ``temperature`` 0.1 (``sigma`` 0.5 weights the ``*w`` variants), batches of 10000 items, Adam at 1e-3 in full
+    precision (``amp`` false), at most 100 epochs, ``selection`` ``train_loss`` (the original selects on the
+    epoch's training loss; ``val_hitrate``: on the validation HitRate). ``unit_items`` normalises the item vectors
+    before scoring (the original scores with raw tower outputs). ``standardize`` z-scores the audio table.
+    ``elsa_*`` set the ELSA fit whose item factors the collaborative tower reads (its other options are
+    :class:`ELSAOptions`' defaults, the original's)."""
+
+    where: ClassVar[str] = "model bimodal"
+    batch_size: int = 10000
+    amp: bool = False
+    hidden_dim: int = 768
+    loss: str = "dcl"
+    temperature: float = 0.1
+    sigma: float = 0.5
+    selection: str = "train_loss"
+    unit_items: bool = False
+    standardize: bool = False
+    elsa_factors: int = 768
+    elsa_max_epochs: int = 10
+    elsa_batch_size: int = 128
+    elsa_learning_rate: float = 0.01
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("hidden_dim", "elsa_factors", "elsa_max_epochs", "elsa_batch_size"):
+            check_int(name, getattr(self, name), minimum=1, where=self.where)
+        if self.loss not in BIMODAL_LOSSES:
+            raise ParameterError(f"{self.where} option loss must be one of {list(BIMODAL_LOSSES)}, got {self.loss!r}")
+        if self.selection not in ("train_loss", "val_hitrate"):
+            raise ParameterError(
+                f"{self.where} option selection must be 'train_loss' or 'val_hitrate', got {self.selection!r}"
+            )
+        for name in ("temperature", "sigma", "elsa_learning_rate"):
+            check_positive(name, getattr(self, name), where=self.where)
+
+    def elsa_options(self) -> ELSAOptions:
+        """The options of the ELSA fit: the ``elsa_*`` values over ELSA's defaults."""
+        return ELSAOptions(
+            factors=self.elsa_factors,
+            max_epochs=self.elsa_max_epochs,
+            batch_size=self.elsa_batch_size,
+            learning_rate=self.elsa_learning_rate,
+        )
+
+
+NEVER = 1_000_000
+"""A patience no run reaches: ELSA's reference training has neither a plateau schedule nor early stopping."""
+
+
+@dataclass(frozen=True)
+class ELSAOptions(TrainingOptions):
+    """ELSA (Vančura et al. 2022) as the journal version of Tamm & Aljanaki trains it with ``elsarec``: ``factors``
+    per item, NAdam at lr 0.01 for a fixed 10 epochs of 128 users in row order (``shuffle: false``, elsarec's
+    ``fit`` default), full precision, and the last epoch kept (no plateau schedule, no early stopping: the
+    patiences default to :data:`NEVER`). ``optimizer`` is ``nadam`` (elsarec's) or ``adam``."""
+
+    factors: int = 768
+    max_epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 0.01
+    lr_patience: int = NEVER
+    early_stopping_patience: int = NEVER
+    amp: bool = False
+    restore_best: bool = False
+    optimizer: str = "nadam"
+    shuffle: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("factors", self.factors, minimum=1)
+        if self.optimizer not in ("adam", "nadam"):
+            raise ParameterError(f"option optimizer must be 'adam' or 'nadam', got {self.optimizer!r}")
+        if not isinstance(self.shuffle, bool):
+            raise ParameterError(f"option shuffle must be true or false, got {self.shuffle!r}")
+
+
+@dataclass(frozen=True)
+class AudioELSAOptions(ELSAOptions):
+    """The journal's Hybrid: ELSA whose item factors are an MLP of the audio embedding, Linear(d, ``factors``) →
+    ReLU → Linear(``factors``, ``factors``) (the original's ``hidden_dim`` sets both widths). Its training script's
+    defaults: Adam at lr 0.01, batches of 128 users shuffled every epoch, at most 200 epochs, the learning rate
+    divided by 10 after 5 epochs without a lower validation loss and training stopped after 16, the best epoch
+    kept. ``standardize`` z-scores the embeddings per dimension first (the original feeds them raw)."""
+
+    max_epochs: int = 200
+    lr_patience: int = 5
+    early_stopping_patience: int = 16
+    restore_best: bool = True
+    optimizer: str = "adam"
+    shuffle: bool = True
+    standardize: bool = False

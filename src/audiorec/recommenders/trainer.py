@@ -67,6 +67,11 @@ class TrainingTask(ABC):
     def validate(self) -> dict[str, float]:
         """Validation figures of the current weights; ``"loss"`` is the one that drives LR and stopping."""
 
+    def make_optimizer(self, parameters: list[nn.Parameter], learning_rate: float) -> torch.optim.Optimizer:
+        """The optimiser of the trainable parameters: Adam, unless the model's reference implementation uses
+        another (ELSA's uses NAdam), which its task says by overriding this."""
+        return torch.optim.Adam(parameters, lr=learning_rate)
+
 
 @dataclass(frozen=True)
 class TrainingResult:
@@ -173,7 +178,7 @@ def _train(
 ) -> TrainingResult:
     module = task.module
     parameters = [p for p in module.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(parameters, lr=options.learning_rate)
+    optimizer = task.make_optimizer(parameters, options.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=options.lr_factor, patience=options.lr_patience
     )

@@ -27,7 +27,8 @@ def summarize_runs(per_user: pl.DataFrame, level: float = 0.95, seed: int = 0) -
     (model, backbone) are first averaged per user, so the interval stays an interval over users, the
     independent units, and does not shrink by counting a user once per seed. Each metric gets its t interval
     (``ci_low``/``ci_high``), a percentile bootstrap interval over users (``boot_low``/``boot_high``, seeded
-    by ``seed``) and, for runs with several seeds, the sd over seeds of the per-seed means (``seed_sd``).
+    by ``seed``) and, for runs with several seeds, the sd over seeds of the per-seed means (``seed_sd``) and the t
+    interval of their mean over seeds (``seed_ci_low``/``seed_ci_high``, the journal version's "± conf" over runs).
     A metric undefined for some users (null: ILD of a list with fewer than two embedded items) is summarised over
     the users it is defined for.
     """
@@ -56,13 +57,15 @@ def summarize_runs(per_user: pl.DataFrame, level: float = 0.95, seed: int = 0) -
         rows.append(row)
     if not rows:  # e.g. a cold-start table of a dataset where nobody heard a new release
         statistics = ("", " ci_low", " ci_high", " boot_low", " boot_high", " seed_sd")
+        statistics += (" seed_ci_low", " seed_ci_high")
         schema = dict.fromkeys(RUN_KEYS, pl.String) | {"n_users": pl.Int64, "n_seeds": pl.Int64}
         return pl.DataFrame(schema=schema | {f"{m}{kind}": pl.Float64 for m in metrics for kind in statistics})
     split_order = pl.Enum([*EVALUATION_SPLITS, COLD_SPLIT])
-    summary = pl.DataFrame(rows).join(seed_spread(per_user), on=list(RUN_KEYS), how="left")
+    summary = pl.DataFrame(rows).join(seed_spread(per_user, level), on=list(RUN_KEYS), how="left")
     for metric in metrics:  # runs of one seed have no spread over seeds
-        if f"{metric} seed_sd" not in summary.columns:
-            summary = summary.with_columns(pl.lit(None, dtype=pl.Float64).alias(f"{metric} seed_sd"))
+        for column in (f"{metric} seed_sd", f"{metric} seed_ci_low", f"{metric} seed_ci_high"):
+            if column not in summary.columns:
+                summary = summary.with_columns(pl.lit(None, dtype=pl.Float64).alias(column))
     return (
         summary.with_columns(pl.col("split").cast(split_order))
         .sort(["split", "model", "backbone"])
@@ -169,7 +172,8 @@ def recommendation_markdown(
     over users; the best mean of a block is bold. ``marks`` maps ``(split, model, backbone, metric)`` to
     significance marks appended to the cell, explained by ``legend`` under the tables; ``note`` says what the
     table ranks when that needs saying (the cold-start table). Runs with several seeds also show the sd over
-    seeds. Every other metric and the bootstrap intervals are in the CSV.
+    seeds and the half-width of the 95 % t interval over seeds. Every other metric and the bootstrap intervals are
+    in the CSV.
     """
     marks = marks or {}
     metrics = [name for name in summary.columns if "@" in name and " " not in name]
@@ -181,7 +185,8 @@ def recommendation_markdown(
     sections = [f"# {title}", "", *([note, ""] if note else [])]
     if splits:
         sections += [
-            "Mean over users ± half-width of its 95 % t interval; **bold**: the best of its block. "
+            "Mean over users ± half-width of its 95 % t interval; **bold**: the best of its block. A row of several "
+            "seeds adds, in parentheses, the sd of its per-seed means and the half-width of their 95 % t interval. "
             "Every metric with t and bootstrap intervals is in the CSV beside this file.",
             "",
         ]
@@ -265,12 +270,16 @@ def beyond_accuracy_markdown(
 
 
 def _cell(row: Mapping[str, object], metric: str, bold: bool) -> str:
-    """``mean ± half-width`` (bold mean when it is the block's best), and the sd over seeds when there are several."""
+    """``mean ± half-width`` (bold mean when it is the block's best), and the sd and the t interval's half-width over
+    seeds when there are several."""
     mean = f"**{row[metric]:.4f}**" if bold else f"{row[metric]:.4f}"
     half = (row[f"{metric} ci_high"] - row[f"{metric} ci_low"]) / 2
     cell = f"{mean} ± {half:.4f}" if half == half else mean
     if row[f"{metric} seed_sd"] is not None:
-        cell += f" (sd {row[f'{metric} seed_sd']:.4f} over {row['n_seeds']} seeds)"
+        spread = f"sd {row[f'{metric} seed_sd']:.4f}"
+        if row.get(f"{metric} seed_ci_high") is not None:  # the t interval over seeds, as the journal version reports
+            spread += f", ± {(row[f'{metric} seed_ci_high'] - row[f'{metric} seed_ci_low']) / 2:.4f}"
+        cell += f" ({spread} over {row['n_seeds']} seeds)"
     return cell
 
 

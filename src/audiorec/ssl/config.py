@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from audiorec.audio.windows import check_short_audio
 from audiorec.common.config import dataclass_from_mapping
 from audiorec.common.validation import check_float, check_int, check_positive
 from audiorec.errors import ParameterError
@@ -66,6 +67,9 @@ class SSLConfig:
         Crop tracks to their first seconds at extraction (None: every segment of the track, the paper's protocol).
     device
         ``cpu``, ``cuda``, ``cuda:N``, or None / ``auto`` for the GPU when one is visible.
+    short_audio
+        At extraction, a track shorter than one 3-s segment, which the encoder cannot read: ``skip`` (the default)
+        records it in the failures table as "shorter than one window (3 s)"; ``pad`` zero-pads it to one segment.
     """
 
     loss: str = "infonce"
@@ -87,9 +91,11 @@ class SSLConfig:
     weights: str | None = None
     max_duration_s: float | None = None
     device: str | None = None
+    short_audio: str = "skip"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(self.channels))
+        check_short_audio(self.short_audio, WHERE)
         if self.loss not in LOSSES:
             raise ParameterError(f"{WHERE} option loss must be one of {list(LOSSES)}, got {self.loss!r}")
         if self.loss == "cpc" and self.positive is not None:

@@ -153,6 +153,7 @@ def recommend(
     training_log_path: str | Path | None = None,
     threads: int | None = None,
     tuned_path: str | Path | None = None,
+    retrieval: str | Mapping[str, Any] | None = None,
 ) -> None:
     """Fit a recommender on train and write top-``top_k`` lists for every user of the target splits.
 
@@ -163,7 +164,9 @@ def recommend(
     (:class:`~audiorec.recommenders.TrainedRecommender`) learns on every train user, early-stops on ``val``,
     and writes its best weights to ``checkpoint_path`` and one row per epoch to ``training_log_path``; its
     per-epoch resume state lives beside the checkpoint. ``threads`` caps torch's CPU threads at the job's
-    allotment: more threads than cores make small kernels spin instead of compute.
+    allotment: more threads than cores make small kernels spin instead of compute. ``retrieval`` (the config's
+    ``retrieval`` block, or its JSON) is how a model that ranks by inner product finds its top K; the
+    recommendations record it.
     """
     from audiorec.recommenders import RunFiles, TrainData, TrainedRecommender, recommendations_frame
     from audiorec.recommenders.base import fit_on_every_user
@@ -173,6 +176,7 @@ def recommend(
         model_spec, seed, split_paths, embeddings_path, shuffle=shuffle, threads=threads, tuned_path=tuned_path
     )
     model, catalogue = run.model, run.catalogue
+    retrieval_used = use_retrieval(model, retrieval)
     if isinstance(model, TrainedRecommender):
         if checkpoint_path is None or training_log_path is None or "val" not in split_paths:
             raise ParameterError(
@@ -194,8 +198,36 @@ def recommend(
     short = len(users) - complete
     if short:
         log.warning("%d of %d users received fewer than %d recommendations", short, len(users), top_k)
-    metadata = {"model": dict(model_spec), "seed": seed, "n_candidates": len(catalogue), "device": _device(model)}
+    metadata = {
+        "model": dict(model_spec),
+        "seed": seed,
+        "n_candidates": len(catalogue),
+        "device": _device(model),
+        "retrieval": retrieval_used,
+    }
     write_table(frame, out_path, kind="recommendations", metadata=metadata)
+
+
+def use_retrieval(model: Recommender, retrieval: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Give ``model`` the ``retrieval`` setting (a block or its JSON; None: exact) and return what it ranks with.
+
+    Only a model that ranks by inner product can search an index; the plan tells the others nothing, and asking
+    one of them for a non-exact backend is an error rather than a silently exact ranking.
+    """
+    from audiorec.recommenders.inner_product import InnerProductScoring
+    from audiorec.recommenders.retrieval_options import RetrievalOptions
+
+    options = RetrievalOptions.from_config(json.loads(retrieval) if isinstance(retrieval, str) else retrieval)
+    if isinstance(model, InnerProductScoring):
+        options.check_installed()
+        model.retrieval = options
+        log.info("retrieval: %s", options.describe())
+    elif not options.is_exact:
+        raise ParameterError(
+            f"model {model.kind} does not rank by inner product, so it cannot use retrieval backend "
+            f"{options.backend!r}; it always ranks exactly"
+        )
+    return options.recorded()
 
 
 def recommend_new_items(
@@ -211,12 +243,14 @@ def recommend_new_items(
     threads: int | None = None,
     tuned_path: str | Path | None = None,
 ) -> None:
-    """Rank the new releases of the evaluation window for every user of the cold-item split.
+    """Rank the evaluation window's cold tracks for every user of the cold-item split.
 
-    The candidates are the tracks of ``split_paths[COLD_SPLIT]`` (tracks first heard in the evaluation window,
-    so nobody heard them before it) that have an embedding; no other track enters the ranking, so the list
-    measures how well the model orders unseen items, not how it trades them against known ones. The model sees
-    the same catalogue as in its main run; the new tracks are scored from their content
+    The candidates are the tracks of ``split_paths[COLD_SPLIT]`` that have an embedding: tracks absent from train.
+    Under ``paper2024`` no one heard them before the evaluation window (new releases); under ``journal2026``,
+    which reads only the training and evaluation windows, they may have been heard before the training window.
+    No other track enters the ranking, so the list measures how well the model orders items unseen in train, not
+    how it trades them against known ones. The model sees the same catalogue as in its main run; the new tracks
+    are scored from their content
     (:meth:`~audiorec.recommenders.Recommender.score_new_items`), for the shuffled control with their embeddings
     permuted among themselves. A trained model is restored from ``checkpoint_path`` (what rule
     train_recommender wrote), not trained again.
