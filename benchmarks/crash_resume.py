@@ -296,8 +296,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/audiorec-crash-resume"))
     parser.add_argument("--scale", default="onion", help="the synthetic world's preset (tiny: a smoke run)")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--max-batches", type=int, default=40, help="batches per epoch of the Shallow Net")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--max-batches", type=int, default=200, help="batches per epoch of the Shallow Net")
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     parser.add_argument("--timeout-s", type=float, default=3600)
     parser.add_argument(

@@ -18,6 +18,7 @@ import pytest
 import soundfile as sf
 import torch
 from tf_checkpoint_writer import write_checkpoint
+from tiny_musicnn import TINY
 
 from audiorec.backbones import build_backbone, file_sha256
 from audiorec.backbones.musicnn import MusiCNNBackbone, packaged_checkpoint
@@ -39,19 +40,6 @@ TRACK_REFERENCE = FIXTURES / "track_reference.npz"
 HOP = 256
 HAS_MUSICNN = importlib.util.find_spec("musicnn") is not None
 needs_musicnn = pytest.mark.skipif(not HAS_MUSICNN, reason="musicnn wheel not installed (pip install --no-deps)")
-
-TINY = MusiCNNArchitecture(
-    n_mels=96,
-    patch_frames=24,
-    timbral_filters=4,
-    timbral_widths=(38, 67),
-    temporal_filters=3,
-    temporal_lengths=(8, 4, 2),
-    midend_filters=5,
-    midend_layers=3,
-    backend_units=7,
-    n_classes=3,
-)
 
 
 def randomised(model: MusiCNN, seed: int = 0) -> MusiCNN:

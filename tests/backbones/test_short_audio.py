@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from tiny_musicnn import TINY
 
 from audiorec.backbones import build_backbone
 from audiorec.backbones.mule import MuleBackbone, standardised_slices
 from audiorec.backbones.mule import log_mel as mule_log_mel
 from audiorec.backbones.musicnn import HOP_LENGTH, MusiCNNBackbone
-from audiorec.backbones.musicnn_model import MusiCNNArchitecture
 from audiorec.backbones.options import (
     JukeboxOptions,
     MuleOptions,
@@ -40,23 +40,10 @@ TINY_MULE_KERAS = Path(__file__).resolve().parents[1] / "fixtures" / "mule" / "t
 MULE_SHORTEST = 299 * 160
 """Samples of the shortest track whose log-mel holds one 300-frame MULE slice (1 + n // 160 = 300 frames)."""
 
-TINY_MUSICNN = MusiCNNArchitecture(
-    n_mels=96,
-    patch_frames=24,  # 0.384 s
-    timbral_filters=4,
-    timbral_widths=(38, 67),
-    temporal_filters=3,
-    temporal_lengths=(8, 4, 2),
-    midend_filters=5,
-    midend_layers=3,
-    backend_units=7,
-    n_classes=3,
-)
-
 
 def musicnn(short_audio: str) -> MusiCNNBackbone:
     torch.manual_seed(0)
-    return MusiCNNBackbone(MusiCNNConfig(device="cpu", short_audio=short_audio), TINY_MUSICNN, load=False)
+    return MusiCNNBackbone(MusiCNNConfig(device="cpu", short_audio=short_audio), TINY, load=False)
 
 
 def ssl(short_audio: str) -> SSLBackbone:

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from audiorec.backbones.precomputed import import_features
-from audiorec.datasets import SOURCE_FEATURES, dataset_tables, fetch_output_paths, get_source
+from audiorec.datasets import dataset_tables, fetch_output_paths, get_source, source_features
 from audiorec.datasets.synthetic import SyntheticOptions, fetch, generate, read_features
 from audiorec.errors import ParameterError
 from audiorec.plan.datasets import DatasetPlan
@@ -45,7 +45,7 @@ def split(world: Path) -> SplitResult:
 
 def test_source_is_registered_with_its_features() -> None:
     assert get_source("synthetic").fetch is fetch
-    assert set(SOURCE_FEATURES["synthetic"]) == set(WIDTHS)
+    assert set(source_features("synthetic", OPTIONS)) == set(WIDTHS)
     assert fetch_output_paths("synthetic", "d")["features"] == ("d/features", True)
     plan = DatasetPlan.from_entry(
         "w", {"source": "synthetic", "options": OPTIONS, "split": {"test_start": "2020-02-20"}}
@@ -53,6 +53,14 @@ def test_source_is_registered_with_its_features() -> None:
     assert plan.options()["features_dir"] == "results/w/data/features"
     assert plan.has("features/jukebox_like") and plan.has_log
     assert "features/mert_like" not in dataset_tables("synthetic", OPTIONS)
+    # A feature the options do not generate fails when the DAG is built, not in the job that reads it.
+    with pytest.raises(ParameterError, match=r"mule_like.*feature_dims"):
+        plan.check_feature("mule", "mule_like")
+    journal = DatasetPlan.from_entry(
+        "w",
+        {"source": "synthetic", "options": {"feature_dims": {"mule_like": 8}}, "split": {"test_start": "2020-02-20"}},
+    )
+    journal.check_feature("mule", "mule_like")
 
 
 def test_tables_follow_the_contracts(world: Path) -> None:

@@ -23,7 +23,7 @@ from audiorec.backbones.base import file_sha256
 from audiorec.backbones.options import PrecomputedOptions
 from audiorec.backbones.user_vectors import EXAMPLES, read_user_vectors
 from audiorec.common.config import dataclass_from_mapping
-from audiorec.datasets import SOURCE_FEATURES, get_source
+from audiorec.datasets import GENERATED_FEATURES, SOURCE_FEATURES, get_source
 from audiorec.datasets.readers import Dropped
 from audiorec.errors import ParameterError
 from audiorec.storage.tables import embeddings_table, read_table, write_table
@@ -81,6 +81,8 @@ def feature_option(source: str, feature: str) -> str:
     ParameterError
         If the source provides no such feature; the message lists those it provides.
     """
+    if source in GENERATED_FEATURES:  # the source generates whatever its options name (read_features checks)
+        return GENERATED_FEATURES[source]
     features = SOURCE_FEATURES.get(source, {})
     if feature not in features:
         raise ParameterError(

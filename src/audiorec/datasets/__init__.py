@@ -60,17 +60,25 @@ Declared here rather than discovered, so the workflow knows each dataset's outpu
 stages apply to it (no split without interactions, no genre probe without genre labels), before anything runs.
 """
 
-SOURCE_FEATURES: dict[str, dict[str, str]] = {
-    "music4all_onion": {"mfcc_stats": "mfcc_stats"},
-    "synthetic": {name: "features_dir" for name in ("musicnn_like", "mert_like", "jukebox_like")},
-}
-"""Precomputed per-track vectors a source can read (``read_features(options, feature)``): feature name ->
-the option naming its file. A dataset provides a feature only when that option is set."""
+SOURCE_FEATURES: dict[str, dict[str, str]] = {"music4all_onion": {"mfcc_stats": "mfcc_stats"}}
+"""Precomputed per-track vectors a source ships (``read_features(options, feature)``): feature name -> the option
+naming its file. A dataset provides a feature only when that option is set."""
 
 GENERATED_FEATURES: dict[str, str] = {"synthetic": "features_dir"}
 """Sources whose fetch generates their features into ``data/features/`` (a declared fetch output): source ->
 the option through which the workflow tells the source where that folder is. The plan sets it, so that the
-precomputed backbones' input is a file the fetch produces; a config leaves it out."""
+precomputed backbones' input is a file the fetch produces; a config leaves it out. Such a source generates the
+features its option ``feature_dims`` names, whatever their names."""
+
+
+def source_features(source: str, options: Mapping[str, Any] | None) -> dict[str, str]:
+    """The precomputed features a dataset of ``source`` with these options can read: name -> the option naming
+    its file (set or not). A generating source provides exactly the features its ``feature_dims`` asks for."""
+    if source in GENERATED_FEATURES:
+        widths = (options or {}).get("feature_dims") or {}
+        return {name: GENERATED_FEATURES[source] for name in (widths if isinstance(widths, Mapping) else {})}
+    return dict(SOURCE_FEATURES.get(source, {}))
+
 
 __all__ = [
     "DATASET_SOURCES",
@@ -81,6 +89,7 @@ __all__ = [
     "dataset_tables",
     "fetch_output_paths",
     "get_source",
+    "source_features",
     "source_options",
 ]
 
@@ -141,7 +150,7 @@ def dataset_tables(source: str, options: Mapping[str, Any] | None) -> tuple[str,
     if source not in SOURCE_OUTPUTS:
         raise ParameterError(f"unknown dataset source {source!r}; known sources are {sorted(SOURCE_OUTPUTS)}")
     tables = tuple(name for name in SOURCE_OUTPUTS[source] if not name.endswith("/"))
-    features = SOURCE_FEATURES.get(source, {})
+    features = source_features(source, options)
     return tables + tuple(f"features/{name}" for name, option in features.items() if (options or {}).get(option))
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from audiorec.datasets import GENERATED_FEATURES, SOURCE_FEATURES, dataset_tables, source_options
+from audiorec.datasets import GENERATED_FEATURES, dataset_tables, source_features, source_options
 from audiorec.errors import ParameterError
 from audiorec.plan import paths
 from audiorec.protocol.split_config import with_protocol_defaults
@@ -108,7 +108,7 @@ class DatasetPlan:
 
     def feature_option(self, feature: str) -> str | None:
         """The option that names the file of a precomputed ``feature``, or None if the source has no such one."""
-        return SOURCE_FEATURES.get(self.source, {}).get(feature)
+        return source_features(self.source, self.raw_options).get(feature)
 
     def check(self) -> None:
         """Fail on a dataset entry that cannot work; every message names the dataset.
@@ -129,9 +129,13 @@ class DatasetPlan:
     def check_feature(self, backbone: str, feature: str) -> None:
         """Fail unless the dataset provides the precomputed ``feature`` that ``backbone`` reads."""
         if not self.has(f"features/{feature}"):
-            provided = sorted(SOURCE_FEATURES.get(self.source, {}))
+            provided = sorted(source_features(self.source, self.raw_options))
+            how = (
+                "it generates the features its option feature_dims names"
+                if self.source in GENERATED_FEATURES
+                else "each when the option naming its file is set"
+            )
             raise ParameterError(
                 f"backbone {backbone!r} reads the precomputed feature {feature!r}, which datasets.{self.name} "
-                f"(source {self.source!r}) does not provide; its source provides {provided}, each when the option "
-                "naming its file is set"
+                f"(source {self.source!r}) does not provide; it provides {provided}: {how}"
             )
