@@ -87,7 +87,7 @@ def main() -> None:
         loss = task.loss(batch)
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     synchronise()
     trained, cpu_trained = time.perf_counter(), time.process_time()
     module.eval()
