@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from audiorec.errors import ParameterError
+from audiorec.audio.windows import pad_to_window
+from audiorec.errors import AudiorecError, ParameterError
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,24 @@ class Backbone(ABC):
     def short_audio_reason(self) -> str:
         """The failures row's error for a track skipped as too short (windowed backbones name their window)."""
         return "shorter than one window"
+
+    def fit_to_one_window(self, signal: np.ndarray, window_samples: int, detail: str) -> np.ndarray:
+        """``signal`` as a windowed backbone cuts it: unchanged if it holds one window, zero-padded to
+        ``window_samples`` under ``short_audio: pad``, refused under ``skip``.
+
+        The driver refuses a short track before embedding (:meth:`short_audio_refusal`); this keeps a direct
+        call from embedding it anyway. ``detail`` says, in the backbone's terms, why the track holds no window.
+
+        Raises
+        ------
+        AudiorecError
+            If the track is shorter than one window and ``short_audio`` is ``skip``.
+        """
+        if not self.shorter_than_window(signal):
+            return signal
+        if self.short_audio == "skip":
+            raise AudiorecError(f"{self.short_audio_reason}: {detail} (short_audio: pad pads it instead)")
+        return pad_to_window(signal, window_samples)
 
     def short_audio_refusal(self, signal: np.ndarray) -> str | None:
         """Why this backbone skips ``signal`` (policy ``skip`` and shorter than one window), or None if it embeds it.

@@ -52,7 +52,6 @@ import librosa
 import numpy as np
 import torch
 
-from audiorec.audio.windows import pad_to_window
 from audiorec.backbones.base import file_sha256
 from audiorec.backbones.mule_keras import KerasFile, state_dict_from_keras
 from audiorec.backbones.mule_model import MuleArchitecture, SFNFNet
@@ -218,15 +217,11 @@ class MuleBackbone(TorchBackbone):
         AudiorecError
             If the track is shorter than one slice and ``short_audio`` is ``skip``.
         """
-        if not self.shorter_than_window(signal):
-            return signal
-        if self.short_audio == "skip":
-            raise AudiorecError(
-                f"{self.short_audio_reason}: the track's {self.frames(signal)} log-mel frames "
-                f"({signal.shape[0] / self.sample_rate:.2f} s) are fewer than one {self.slice_frames}-frame MULE "
-                "slice, from which the original cuts no whole slice (short_audio: pad pads it instead)"
-            )
-        return pad_to_window(signal, (self.slice_frames - 1) * int(self.spec["mel"]["hop_length"]))
+        detail = (
+            f"the track's {self.frames(signal)} log-mel frames ({signal.shape[0] / self.sample_rate:.2f} s) are "
+            f"fewer than one {self.slice_frames}-frame MULE slice, from which the original cuts no whole slice"
+        )
+        return self.fit_to_one_window(signal, (self.slice_frames - 1) * int(self.spec["mel"]["hop_length"]), detail)
 
     def windows(self, signal: np.ndarray) -> np.ndarray:
         """The standardised slices ``(n, n_mels, 300)`` the original feeds its network for this track."""

@@ -33,13 +33,13 @@ import librosa
 import numpy as np
 import torch
 
-from audiorec.audio.windows import pad_to_window, split_windows
+from audiorec.audio.windows import split_windows
 from audiorec.backbones.musicnn_model import MusiCNN, MusiCNNArchitecture, state_dict_from_tf
 from audiorec.backbones.options import MusiCNNConfig
 from audiorec.backbones.tf_checkpoint import TFCheckpoint
 from audiorec.backbones.torch_base import TorchBackbone, load_strict
 from audiorec.common.config import dataclass_from_mapping
-from audiorec.errors import AudiorecError, ParameterError
+from audiorec.errors import ParameterError
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -175,14 +175,11 @@ class MusiCNNBackbone(TorchBackbone):
             If the track holds no whole patch and ``short_audio`` is ``skip``.
         """
         size = self.architecture.patch_frames
-        if self.shorter_than_window(signal):
-            if self.short_audio == "skip":
-                raise AudiorecError(
-                    f"{self.short_audio_reason}: the track's {1 + signal.shape[0] // HOP_LENGTH} mel frames "
-                    f"({signal.shape[0] / SAMPLE_RATE:.2f} s) hold no whole {size}-frame patch, and musicnn embeds "
-                    "whole patches only (short_audio: pad pads it instead)"
-                )
-            signal = pad_to_window(signal, size * HOP_LENGTH)
+        detail = (
+            f"the track's {1 + signal.shape[0] // HOP_LENGTH} mel frames ({signal.shape[0] / SAMPLE_RATE:.2f} s) "
+            f"hold no whole {size}-frame patch, and musicnn embeds whole patches only"
+        )
+        signal = self.fit_to_one_window(signal, size * HOP_LENGTH, detail)
         mel = self.log_mel(signal)
         if self.config.pad_last_patch:
             return split_windows(mel, size, self.min_last_window)

@@ -24,10 +24,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from audiorec.audio.windows import pad_to_window, split_windows
+from audiorec.audio.windows import split_windows
 from audiorec.backbones.base import file_sha256
 from audiorec.backbones.torch_base import TorchBackbone, load_strict
-from audiorec.errors import AudiorecError, ParameterError
+from audiorec.errors import ParameterError
 from audiorec.ssl.config import N_BLOCKS, SSLConfig
 from audiorec.ssl.features import SAMPLE_RATE, SEGMENT_SAMPLES, log_mel
 from audiorec.ssl.model import SSLModel
@@ -118,14 +118,11 @@ class SSLBackbone(TorchBackbone):
         AudiorecError
             If the track is shorter than one segment and ``short_audio`` is ``skip``.
         """
-        if self.shorter_than_window(signal):
-            if self.short_audio == "skip":
-                raise AudiorecError(
-                    f"{self.short_audio_reason}: the track has {signal.shape[0]} samples "
-                    f"({signal.shape[0] / SAMPLE_RATE:.2f} s), the encoder reads {SEGMENT_SAMPLES}-sample segments "
-                    "(short_audio: pad pads it instead)"
-                )
-            signal = pad_to_window(signal, SEGMENT_SAMPLES)
+        detail = (
+            f"the track has {signal.shape[0]} samples ({signal.shape[0] / SAMPLE_RATE:.2f} s), the encoder reads "
+            f"{SEGMENT_SAMPLES}-sample segments"
+        )
+        signal = self.fit_to_one_window(signal, SEGMENT_SAMPLES, detail)
         return log_mel(split_windows(signal, SEGMENT_SAMPLES, self.min_last_window))
 
     def forward_layers(self, clips: torch.Tensor) -> list[torch.Tensor]:
