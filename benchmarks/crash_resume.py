@@ -150,14 +150,14 @@ def kill_session(process: subprocess.Popen) -> None:
 
 def half_an_epoch_after(workdir: Path, epoch: int, process: subprocess.Popen, timeout_s: float) -> float:
     """Wait until the resume state holds ``epoch``, timing the epoch before it, then half an epoch more."""
-    wait_for(
-        lambda: (finished_epoch(workdir) or 0) >= epoch - 1 if epoch > 1 else finished_epoch(workdir) == 0,
-        f"epoch {epoch - 1}",
-        process,
-        timeout_s,
-    )
+
+    def holds(wanted: int) -> bool:
+        done = finished_epoch(workdir)
+        return done is not None and done >= wanted
+
+    wait_for(lambda: holds(epoch - 1), f"epoch {epoch - 1}", process, timeout_s)
     started = time.monotonic()
-    wait_for(lambda: (finished_epoch(workdir) or 0) >= epoch, f"epoch {epoch}", process, timeout_s)
+    wait_for(lambda: holds(epoch), f"epoch {epoch}", process, timeout_s)
     epoch_s = time.monotonic() - started
     time.sleep(epoch_s / 2)
     return epoch_s
