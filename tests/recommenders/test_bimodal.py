@@ -137,6 +137,13 @@ def test_the_defaults_are_the_original_s():
     assert options.elsa_options() == ELSAOptions()  # ELSA as the original fitted it: 768 factors, 10 epochs
 
 
+def test_a_cut_epoch_cuts_the_elsa_fit_s_epochs_too():
+    """A cost probe at paper size (``max_batches_per_epoch``) must not spend a whole ELSA epoch before the cut
+    towers' first batch: the cap reaches the ELSA fit whose factors the collaborative tower reads."""
+    assert BimodalOptions(max_batches_per_epoch=3).elsa_options().max_batches_per_epoch == 3
+    assert BimodalOptions().elsa_options().max_batches_per_epoch is None
+
+
 def planted(rng: np.random.Generator, n_items: int = 120, n_users: int = 80):
     """Audio embeddings and collaborative factors that are two noisy views of one latent vector per item."""
     latent = rng.standard_normal((n_items, 6))

@@ -284,12 +284,14 @@ class BimodalOptions(TrainingOptions):
             check_positive(name, getattr(self, name), where=self.where)
 
     def elsa_options(self) -> ELSAOptions:
-        """The options of the ELSA fit: the ``elsa_*`` values over ELSA's defaults."""
+        """The options of the ELSA fit: the ``elsa_*`` values over ELSA's defaults, and the run's
+        ``max_batches_per_epoch`` (a cost probe cuts every epoch it trains, the ELSA fit's included)."""
         return ELSAOptions(
             factors=self.elsa_factors,
             max_epochs=self.elsa_max_epochs,
             batch_size=self.elsa_batch_size,
             learning_rate=self.elsa_learning_rate,
+            max_batches_per_epoch=self.max_batches_per_epoch,
         )
 
 
