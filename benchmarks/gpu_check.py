@@ -1,6 +1,6 @@
 """One command that checks a GPU machine end to end, with random weights, and writes one JSON of what it measured.
 
-Four sections, each timed against a budget of its own (a share of ``--budget-s``, default 480 s), each recording
+Five sections, each timed against a budget of its own (a share of ``--budget-s``, default 480 s), each recording
 its error in the JSON instead of stopping the others:
 
 1. ``extraction``: clips/s, seconds of audio per second, achieved TFLOP/s and its fraction of the card's dense
@@ -12,7 +12,9 @@ its error in the JSON instead of stopping the others:
 3. ``knn``: exact top-K of 17k users over 56k items at 768 and 4800 dimensions by ``top_k_inner_product``, and
    the FAISS backend where it is installed;
 4. ``precision``: per backbone at full size, the cosine of bf16 / fp16 / tf32 track vectors against float32 and
-   the time per clip of each, on the test fixtures' clips, by ``audiorec.backbones.precision``.
+   the time per clip of each, on the test fixtures' clips, by ``audiorec.backbones.precision``;
+5. ``journal``: one epoch each of ELSA, the Hybrid and the Bimodal net at the journal version's settings on the
+   same Onion-shaped log (``gpu_check_journal.py``): seconds of training and validation, peak GPU memory.
 
     python benchmarks/gpu_check.py                  # on one H100/H200: benchmarks/results/gpu_check_<card>.json
     python benchmarks/gpu_check.py --tiny --out /tmp  # the same code on the CPU at tiny sizes, in seconds
@@ -40,6 +42,8 @@ from typing import Any
 
 import gpu_check_sections as sections
 import torch
+from gpu_check_journal import KINDS as JOURNAL_KINDS
+from gpu_check_journal import journal_epoch
 
 from audiorec.storage.atomic import write_text_atomic
 
@@ -51,7 +55,7 @@ DENSE_BF16_PEAK_TFLOPS += (("A100", None, 312.0),)
 """(name part, variant part, dense bf16 TFLOP/s from the vendor data sheets): the first row whose parts the device
 name contains wins; a variant without a figure here (H100 NVL) and any other card get None."""
 
-SHARES = {"extraction": 0.34, "bert4rec": 0.22, "knn": 0.14, "precision": 0.30}
+SHARES = {"extraction": 0.31, "bert4rec": 0.2, "knn": 0.12, "precision": 0.27, "journal": 0.1}
 """Each section's share of ``--budget-s``; what a section leaves unused goes to the ones after it."""
 
 PRECISIONS = ("bf16", "fp16", "tf32")
@@ -190,11 +194,23 @@ def run_precision(sizes: sections.Sizes, device: torch.device, budget: float, ou
             torch.cuda.empty_cache()
 
 
+def run_journal(sizes: sections.Sizes, device: torch.device, budget: float, out: dict, scratch: Path) -> None:
+    """ELSA, the Hybrid and the Bimodal net, one epoch each; a kind that fails does not stop the next."""
+    for kind in JOURNAL_KINDS:
+        try:
+            out[kind] = journal_epoch(kind, sizes, device)
+        except Exception as error:
+            out[kind] = failure(error)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
 SECTIONS: dict[str, Callable[..., None]] = {
     "extraction": run_extraction,
     "bert4rec": run_bert4rec,
     "knn": run_knn,
     "precision": run_precision,
+    "journal": run_journal,
 }
 
 

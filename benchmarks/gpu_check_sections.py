@@ -50,6 +50,9 @@ class Sizes:
     """The fixture clips are cropped to this (the longest is 10.5 s)."""
     measure_s: float
     """Longest time each extraction throughput is measured for (within its budget)."""
+    journal_width: int
+    """ELSA's factors, the Hybrid's and the Bimodal net's audio width and towers (the journal's 768)."""
+    bimodal_batch: int
 
 
 FULL = Sizes(
@@ -70,6 +73,8 @@ FULL = Sizes(
     faiss_nprobe=32,
     precision_clip_s=30.0,
     measure_s=40.0,
+    journal_width=768,
+    bimodal_batch=10_000,
 )
 TINY = Sizes(
     mert_size="tiny",
@@ -89,6 +94,8 @@ TINY = Sizes(
     faiss_nprobe=4,
     precision_clip_s=0.5,
     measure_s=1.0,
+    journal_width=16,
+    bimodal_batch=256,
 )
 
 

@@ -20,29 +20,53 @@ TOP_K = 100
 
 def rule_table(benchmarks: Path, since: float = 0.0) -> list[dict]:
     """Per rule: jobs, total and longest wall seconds, and the peak memory of its largest job; only the jobs whose
-    benchmark file was written after ``since`` (a Unix time), so that a rerun is not mixed with older jobs."""
-    grouped: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    benchmark file was written after ``since`` (a Unix time), so that a rerun is not mixed with older jobs.
+
+    Two memory figures: ``max_rss_gb``, Snakemake's ``benchmark:`` sample (every 30 s after a job's first 30 s,
+    so a long job's short peaks slip between samples), and ``peak_rss_gb``, the kernel's high-water mark that
+    each job writes at the end of its log (``audiorec.storage.logs``); NaN where no log has it."""
+    grouped: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    logs = benchmarks.parent / "logs"
     for path in benchmarks.rglob("*.tsv"):
         if path.stat().st_mtime < since:
             continue
-        rule = path.relative_to(benchmarks).parts[0].removesuffix(".tsv")
+        relative = path.relative_to(benchmarks)
+        rule = relative.parts[0].removesuffix(".tsv")
         with path.open() as handle:
             row = next(csv.DictReader(handle, delimiter="\t"))
-        rss = float(row["max_rss"]) if row["max_rss"] not in ("", "NA", "-") else math.nan
-        grouped[rule].append((float(row["s"]), rss))
+        rss = float(row["max_rss"]) / 1024 if row["max_rss"] not in ("", "NA", "-") else math.nan
+        grouped[rule].append((float(row["s"]), rss, logged_peak_gb(logs / relative.with_suffix(".log"))))
     rows = []
-    for rule, jobs in sorted(grouped.items(), key=lambda item: -sum(s for s, _ in item[1])):
-        rss = [m for _, m in jobs if not math.isnan(m)]
+    for rule, jobs in sorted(grouped.items(), key=lambda item: -sum(job[0] for job in item[1])):
+        sampled = [job[1] for job in jobs if not math.isnan(job[1])]
+        peaks = [job[2] for job in jobs if not math.isnan(job[2])]
         rows.append(
             {
                 "rule": rule,
                 "jobs": len(jobs),
-                "total_s": round(sum(s for s, _ in jobs), 1),
-                "max_s": round(max(s for s, _ in jobs), 1),
-                "max_rss_gb": round(max(rss) / 1024, 2) if rss else math.nan,
+                "total_s": round(sum(job[0] for job in jobs), 1),
+                "max_s": round(max(job[0] for job in jobs), 1),
+                "max_rss_gb": round(max(sampled), 2) if sampled else math.nan,
+                "peak_rss_gb": round(max(peaks), 2) if peaks else math.nan,
             }
         )
     return rows
+
+
+PEAK_LINE = re.compile(r"peak resident memory: ([0-9.]+) GiB \(largest child process: ([0-9.]+) GiB\)")
+
+
+def logged_peak_gb(log: Path) -> float:
+    """The larger of a job's own and its largest child's high-water mark, from its log's last peak line."""
+    if not log.exists():
+        return math.nan
+    found = PEAK_LINE.findall(log.read_text(errors="replace"))
+    return max(float(value) for value in found[-1]) if found else math.nan
+
+
+def peak_gb(rule: dict) -> float:
+    """A rule's peak memory: the high-water mark where its jobs logged one, else the sampled figure."""
+    return rule["peak_rss_gb"] if not math.isnan(rule.get("peak_rss_gb", math.nan)) else rule["max_rss_gb"]
 
 
 def matmul_rate(width: int, device: str, users: int = 4096, items: int = 16384) -> float:

@@ -47,7 +47,7 @@ def test_tiny_run_records_the_machine_and_the_command(tiny_report):
     assert environment["card"] == "cpu" and environment["peak_bf16_tflops"] is None
     assert environment["torch"] and "driver" in environment and "cuda" in environment
     assert positive(tiny_report["wall_s"])
-    assert list(tiny_report["sections"]) == ["extraction", "bert4rec", "knn", "precision"]
+    assert list(tiny_report["sections"]) == ["extraction", "bert4rec", "knn", "precision", "journal"]
     for name, section in tiny_report["sections"].items():
         assert section["status"] == "ok", (name, section.get("error"), section.get("where"))
         assert positive(section["wall_s"]) and positive(section["budget_s"])
@@ -81,6 +81,18 @@ def test_tiny_bert4rec_and_knn_figures_are_finite_and_positive(tiny_report):
         if faiss["status"] == "ok":
             assert positive(faiss["flat_seconds"]) and positive(faiss["ivf_seconds"])
             assert 0 < faiss["ivf_recall_of_flat"] <= 1
+
+
+def test_tiny_journal_epochs_train_every_kind_once(tiny_report):
+    journal = tiny_report["sections"]["journal"]
+    assert set(journal) == {"elsa", "hybrid", "bimodal", "status", "budget_s", "wall_s"}
+    for kind in ("elsa", "hybrid", "bimodal"):
+        figures = journal[kind]
+        for key in ("epoch_train_s", "epoch_validation_s", "peak_memory_gb", "batches", "train_pairs"):
+            assert positive(figures[key]), (kind, key, figures[key])
+        assert figures["width"] == 16 and math.isfinite(figures["train_loss"])
+    assert journal["elsa"]["batches"] == math.ceil(journal["elsa"]["users"] / 128)  # ELSA's batches of 128 users
+    assert journal["bimodal"]["batch_size"] == 256
 
 
 def test_tiny_precision_drift_is_measured_against_float32(tiny_report):

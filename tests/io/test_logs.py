@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from audiorec.storage.logs import FAILURE_PREFIX, failure_line, termination_line
+from audiorec.storage.logs import FAILURE_PREFIX, PEAK_MEMORY_LINE, failure_line, termination_line
 
 
 def run_job(tmp_path: Path, body: str) -> subprocess.Popen[str]:
@@ -84,3 +84,20 @@ def test_a_clean_exit_adds_nothing(tmp_path):
     job = run_job(tmp_path, "import logging; logging.getLogger('x').info('done')")
     assert job.wait(timeout=60) == 0
     assert FAILURE_PREFIX not in (tmp_path / "job.log").read_text()
+
+
+def test_a_successful_job_ends_its_log_with_its_peak_memory(tmp_path):
+    job = run_job(
+        tmp_path,
+        """
+        import numpy as np
+        block = np.ones(300 * 2**20 // 8)  # 300 MiB resident, freed before the job ends
+        del block
+        """,
+    )
+    assert job.wait(timeout=60) == 0
+    line = last_line(tmp_path / "job.log")
+    assert line.split(": ", 1)[1].startswith("peak resident memory: ")
+    prefix = PEAK_MEMORY_LINE.split("{process:.3f}")[0]
+    process = float(line.split(prefix, 1)[1].split(" GiB")[0])
+    assert 0.3 < process < 2.0  # the freed block counts: it is the high-water mark, not the memory at exit

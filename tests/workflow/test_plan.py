@@ -15,6 +15,8 @@ from snakemake.utils import validate
 from audiorec.errors import ParameterError
 from audiorec.plan import Plan, Run
 
+SCORINGS = ("content", "collaborative", "average")
+
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "librosa", "faiss", "sklearn", "transformers", "matplotlib")
 
@@ -52,6 +54,10 @@ def test_default_config_runs_every_model_on_its_backbones_and_controls(config):
         Run("bert4rec_random", "none", 0),
         Run("shallow_random_matched", "mfcc_width", 0),
         Run("bert4rec_random_matched", "mfcc_width", 0),
+        Run("elsa", "none", 0),
+        Run("hybrid", "mfcc", 0),
+        Run("hybrid", "mfcc_shuffled", 0),
+        *(Run(f"bimodal_{scoring}", backbone, 0) for scoring in SCORINGS for backbone in ("mfcc", "mfcc_shuffled")),
     ]
     assert plan.control_backbones() == ["mfcc_shuffled", "mfcc_width"]
     assert plan.recommendation_backbones() == ["mfcc", "ssl_adjacent"]
@@ -62,8 +68,12 @@ def test_default_config_runs_every_model_on_its_backbones_and_controls(config):
         "bert4rec_random",
         "shallow_random_matched",
         "bert4rec_random_matched",
+        "elsa",
+        "hybrid",
+        *(f"bimodal_{scoring}" for scoring in SCORINGS),
     ]
-    assert plan.new_item_models() == ["knn", "random", "shallow", "bert4rec"]
+    # ELSA and the collaborative and average scorings need a track's listens: they rank no new release
+    assert plan.new_item_models() == ["knn", "random", "shallow", "bert4rec", "hybrid", "bimodal_content"]
     assert plan.trained_backbones() == ["ssl_adjacent"] and plan.extracted_backbones() == ["mfcc", "ssl_adjacent"]
 
 
@@ -85,7 +95,8 @@ def test_deterministic_models_run_with_the_first_seed_only(config):
         seeds[run.model, run.backbone].append(run.seed)
     assert seeds["knn", "mfcc"] == [0] and seeds["popularity", "none"] == [0]
     assert seeds["random", "none"] == [0, 1, 2] and seeds["shallow", "mfcc_shuffled"] == [0, 1, 2]
-    assert len(runs) == 2 + 1 + 3 * 9
+    assert seeds["elsa", "none"] == [0, 1, 2] and seeds["bimodal_average", "mfcc"] == [0, 1, 2]
+    assert len(runs) == 2 + 1 + 3 * 18  # knn × 2 and popularity once; random and 17 trained runs per seed
 
 
 def test_width_matched_references_follow_the_audio_models_of_their_kind(config):

@@ -89,7 +89,7 @@ class Bert4RecNet(nn.Module):
         if hidden % options.n_heads:
             raise ParameterError(f"hidden size {hidden} is not divisible by n_heads={options.n_heads}")
         if freeze_items:
-            self.register_buffer("item_table", items.clone(), persistent=False)
+            self.register_buffer("item_table", items.contiguous(), persistent=False)  # read only: no copy
         else:
             self.item_table = nn.Parameter(items.clone())
         self.pad, self.mask = n_items, n_items + 1

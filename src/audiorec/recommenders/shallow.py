@@ -58,7 +58,7 @@ class ShallowNet(nn.Module):
     def __init__(self, items: torch.Tensor, users: torch.Tensor, freeze_items: bool, separate_towers: bool) -> None:
         super().__init__()
         if freeze_items:
-            self.register_buffer("item_table", items.clone(), persistent=False)
+            self.register_buffer("item_table", items.contiguous(), persistent=False)  # read only: no copy
         else:
             self.item_table = nn.Parameter(items.clone())
         self.user_table = nn.Parameter(users.clone())

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,7 +96,8 @@ def read_model_embeddings(model: Recommender, embeddings_path: str | Path | None
 @dataclass(frozen=True)
 class RankingInputs:
     """What both ranking stages read before they rank: the model, the split's train and ``heard_before_window``
-    tables, the run's embeddings table (None for a model without one) and the catalogue of candidates."""
+    tables, the run's embeddings table (None for a model without one, or where the caller does not keep it) and
+    the catalogue of candidates."""
 
     model: Recommender
     train: pl.DataFrame
@@ -115,10 +116,13 @@ class RankingInputs:
         shuffle: bool,
         threads: int | None,
         tuned_path: str | Path | None = None,
+        keep_table: bool = False,
     ) -> RankingInputs:
         """Build the model and read its tables; ``shuffle`` permutes the candidates' embedding rows with ``seed``
         (the shuffled-embedding control, see :mod:`audiorec.evaluation.controls`); ``tuned_path`` is a tuned
-        model's ``best.json``."""
+        model's ``best.json``. The whole embeddings table is kept only with ``keep_table`` (for tracks outside the
+        candidates, as the cold-start stage needs): the catalogue holds the candidates' rows, and the table beside
+        it would stay resident through training for nothing (1.9 GB at 4800-d over the Onion's 100k tracks)."""
         from audiorec.protocol.candidates import candidate_track_ids, read_uncovered
         from audiorec.recommenders.runs import model_catalogue
 
@@ -128,7 +132,7 @@ class RankingInputs:
         track_ids = candidate_track_ids(train, read_uncovered(split_paths["uncovered"]))
         catalogue = model_catalogue(model, track_ids, embeddings, shuffle, seed)
         heard_before = read_table(split_paths["heard_before_window"], "split")
-        return cls(model, train, heard_before, embeddings, catalogue)
+        return cls(model, train, heard_before, embeddings if keep_table else None, catalogue)
 
     def fitting_data(self, validation_path: str | Path) -> tuple[TrainData, TrainData]:
         """The train and validation pairs a trained model learns on, and is restored on (see
@@ -260,18 +264,26 @@ def recommend_new_items(
     from audiorec.recommenders.runs import new_releases
 
     run = RankingInputs.read(
-        model_spec, seed, split_paths, embeddings_path, shuffle=shuffle, threads=threads, tuned_path=tuned_path
+        model_spec,
+        seed,
+        split_paths,
+        embeddings_path,
+        shuffle=shuffle,
+        threads=threads,
+        tuned_path=tuned_path,
+        keep_table=True,
     )
     model, catalogue = run.model, run.catalogue
     if not model.ranks_unseen_items:
         raise ParameterError(f"model {model.kind} cannot rank items unheard in train; it has no cold-start ranking")
+    cold = read_table(split_paths[COLD_SPLIT], "split")
+    new_tracks, new_vectors = new_releases(cold, run.embeddings, shuffle, seed)
+    run = replace(run, embeddings=None)  # the whole table is not needed past the new tracks' rows
     if isinstance(model, TrainedRecommender):
         if checkpoint_path is None or "val" not in split_paths:
             raise ParameterError(f"model {model.kind} is restored from a checkpoint: it needs the val split too")
         model.restore(catalogue, *run.fitting_data(split_paths["val"]), checkpoint_path)
     fit_on_every_user(model, catalogue, run.train, run.heard_before)
-    cold = read_table(split_paths[COLD_SPLIT], "split")
-    new_tracks, new_vectors = new_releases(cold, run.embeddings, shuffle, seed)
     users = sorted(cold.get_column("user_id").unique().to_list())
     train_data = TrainData.build(run.train, catalogue, users)
     log.info("ranking %d new tracks for %d users", len(new_tracks), len(users))

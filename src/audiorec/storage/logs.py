@@ -3,13 +3,17 @@
 Done before heavy imports, so that a failing import or a traceback also lands in the log Snakemake points
 the user to (``--show-failed-logs``). A job that fails, or that the scheduler stops (``SIGTERM`` at a
 wall-time limit, ``scancel``, Ctrl-C), ends its log with one line a person can act on without reading the
-traceback above it: which stage, which output it was producing, and what went wrong.
+traceback above it: which stage, which output it was producing, and what went wrong. A job that succeeds ends
+it with its peak resident memory, the kernel's high-water mark: Snakemake's ``benchmark:`` files sample memory
+every 30 s after a job's first 30 s, so they miss short peaks (a training step's loss) in long jobs.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import resource
 import signal
 import sys
 import traceback
@@ -20,6 +24,11 @@ FAILURE_PREFIX = "audiorec:"
 """Start of the one-line summary that ends the log of a failed or stopped job (easy to grep for)."""
 
 MAX_MESSAGE_CHARS = 600
+
+PEAK_MEMORY_LINE = "peak resident memory: {process:.3f} GiB (largest child process: {child:.3f} GiB)"
+"""How a successful job's log ends; ``benchmarks/onion_scale_parts.py`` reads it back."""
+
+log = logging.getLogger(__name__)
 
 
 def log_to(path: str, stage: str | None = None, outputs: Sequence[str] = ()) -> None:
@@ -40,8 +49,24 @@ def log_to(path: str, stage: str | None = None, outputs: Sequence[str] = ()) -> 
         stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
     what = _job_description(stage, [str(output) for output in outputs])
-    sys.excepthook = _summarising_excepthook(what)
-    _stop_cleanly_on_termination(what)
+    ended_badly: list[bool] = []
+    sys.excepthook = _summarising_excepthook(what, ended_badly)
+    _stop_cleanly_on_termination(what, ended_badly)
+    owner = os.getpid()
+
+    def report_peak_memory() -> None:
+        """After a success only (a failure's summary stays the last line), in the job's own process only."""
+        if not ended_badly and os.getpid() == owner:
+            log.info(peak_memory_line())
+
+    atexit.register(report_peak_memory)
+
+
+def peak_memory_line() -> str:
+    """This process's and its largest finished child's peak resident memory (``ru_maxrss``, KiB on Linux)."""
+    process = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    return PEAK_MEMORY_LINE.format(process=process, child=child)
 
 
 def failure_line(what: str, error: BaseException) -> str:
@@ -72,10 +97,11 @@ def _job_description(stage: str | None, outputs: list[str]) -> str:
     return f"{label} (→ {outputs[0]}{more})"
 
 
-def _summarising_excepthook(what: str):
+def _summarising_excepthook(what: str, ended_badly: list[bool]):
     """Print the traceback as Python would, then the summary line as the log's last line."""
 
     def hook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+        ended_badly.append(True)
         traceback.print_exception(kind, error, tb, file=sys.stderr)
         if isinstance(error, KeyboardInterrupt):
             line = termination_line(what, signal.SIGINT)
@@ -86,7 +112,7 @@ def _summarising_excepthook(what: str):
     return hook
 
 
-def _stop_cleanly_on_termination(what: str) -> None:
+def _stop_cleanly_on_termination(what: str, ended_badly: list[bool]) -> None:
     """Turn ``SIGTERM`` into ``SystemExit(143)`` in this process, so ``finally`` blocks run.
 
     Unwinding removes the temporary file of a half-done atomic write and leaves a summary line; the exit
@@ -100,6 +126,7 @@ def _stop_cleanly_on_termination(what: str) -> None:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
+        ended_badly.append(True)
         print(termination_line(what, signum), file=sys.stderr, flush=True)
         raise SystemExit(128 + signum)
 
