@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from gpu_check_sections import Sizes, peak_memory_gb, synchronize, synthetic_log
+from gpu_check_sections import Sizes, epoch_figures, peak_memory_gb, synchronize, synthetic_log
 
 from audiorec.recommenders.audio_elsa import AudioELSA
 from audiorec.recommenders.base import TrainData
@@ -64,14 +64,7 @@ def journal_epoch(kind: str, sizes: Sizes, device: torch.device) -> dict[str, An
     synchronize(device)
     epoch = result.history[-1]
     return {
-        "users": sizes.users,
-        "items": sizes.items,
-        "train_pairs": int(train.heard.nnz),
+        **epoch_figures(sizes, train, options.batch_size, epoch),
         "width": sizes.journal_width,
-        "batch_size": options.batch_size,
-        "batches": int(epoch["train_batches"]),
-        "epoch_train_s": float(epoch["train_seconds"]),
-        "epoch_validation_s": float(epoch["val_seconds"]),
-        "train_loss": float(epoch["train_loss"]),
         **peak_memory_gb(device),
     }

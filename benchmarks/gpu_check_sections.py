@@ -210,6 +210,21 @@ def synthetic_log(users: int, items: int, pairs_per_user: int, seed: int = 0) ->
     return train, TrainData(ids, truth, truth, np.zeros(items, dtype=np.float32))
 
 
+def epoch_figures(sizes: Sizes, train: Any, batch_size: int, epoch: dict[str, Any]) -> dict[str, Any]:
+    """What every training section reports of its one epoch (a row of the trainer's history): the log's size,
+    the batches, the seconds of training and validation, and the loss."""
+    return {
+        "users": sizes.users,
+        "items": sizes.items,
+        "train_pairs": int(train.heard.nnz),
+        "batch_size": batch_size,
+        "batches": int(epoch["train_batches"]),
+        "epoch_train_s": float(epoch["train_seconds"]),
+        "epoch_validation_s": float(epoch["val_seconds"]),
+        "train_loss": float(epoch["train_loss"]),
+    }
+
+
 def bert4rec_epoch(sizes: Sizes, device: torch.device) -> dict[str, Any]:
     """One training epoch of BERT4Rec at the paper's settings through the workflow's trainer, on frozen items."""
     from audiorec.recommenders.bert4rec import Bert4RecNet, Bert4RecTask
@@ -227,17 +242,10 @@ def bert4rec_epoch(sizes: Sizes, device: torch.device) -> dict[str, Any]:
     synchronize(device)
     epoch = result.history[-1]
     return {
-        "users": sizes.users,
-        "items": sizes.items,
-        "train_pairs": int(train.heard.nnz),
+        **epoch_figures(sizes, train, options.batch_size, epoch),
         "max_len": options.max_len,
         "hidden": sizes.bert4rec_hidden,
-        "batch_size": options.batch_size,
-        "batches": int(epoch["train_batches"]),
-        "epoch_train_s": float(epoch["train_seconds"]),
         "sequences_per_s": len(task.sequences) / float(epoch["train_seconds"]),
-        "train_loss": float(epoch["train_loss"]),
-        "epoch_validation_s": float(epoch["val_seconds"]),
         "wall_with_two_validations_s": time.perf_counter() - started,
         **peak_memory_gb(device),
     }
