@@ -31,6 +31,7 @@ from torch import nn
 from audiorec.errors import ParameterError
 from audiorec.evaluation.metrics import hit_rate
 from audiorec.recommenders.base import Catalogue, TrainData
+from audiorec.recommenders.catalogue_softmax import catalogue_cross_entropy
 from audiorec.recommenders.inner_product import InnerProductScoring, top_k_inner_product
 from audiorec.recommenders.neural import NeuralRecommender
 from audiorec.recommenders.options import Bert4RecCommonOptions, Bert4RecOptions, RandomBert4RecOptions
@@ -146,8 +147,7 @@ class Bert4RecNet(nn.Module):
         """Cross-entropy over the catalogue of the tracks at the ``masked`` positions of ``inputs``."""
         items = self.projected_items()
         hidden = self.output(self.forward(inputs, items)[masked])
-        logits = hidden @ items.T + self.bias
-        return F.cross_entropy(logits.float(), targets)
+        return catalogue_cross_entropy(hidden, items, self.bias, targets)
 
     def user_vectors(self, sequences: torch.Tensor) -> torch.Tensor:
         """Output-transformed state at the last position (the appended [MASK]) of each sequence, in batches."""
