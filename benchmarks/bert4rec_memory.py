@@ -24,13 +24,14 @@ import torch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bert4rec_memory.json"
 SIDE = """
-import json, resource, sys
+import json, sys
 import numpy as np, scipy.sparse as sp, torch
 from audiorec.recommenders import catalogue_softmax
 from audiorec.recommenders.base import TrainData
 from audiorec.recommenders.bert4rec import Bert4RecNet, Bert4RecTask
 from audiorec.recommenders.options import Bert4RecOptions
 from audiorec.recommenders.trainer import train
+from audiorec.storage.logs import own_peak_gib
 
 side, width, batches = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 if side == "dense":
@@ -51,11 +52,11 @@ validation = TrainData(ids, truth, truth, np.zeros(items, dtype=np.float32))
 options = Bert4RecOptions(max_epochs=1, max_batches_per_epoch=batches)
 torch.manual_seed(0)
 module = Bert4RecNet(torch.randn(items, width) * 0.1, freeze_items=True, hidden=width, options=options)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+before = own_peak_gib()
 result = train(Bert4RecTask(module, train_data, validation, options), options, seed=0, progress=False)
 epoch = result.history[-1]
 print(json.dumps({
-    "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    "peak_rss_gib": own_peak_gib(),
     "peak_rss_before_training_gib": before,
     "seconds_per_batch": epoch["train_seconds"] / epoch["train_batches"],
     "train_loss": epoch["train_loss"],

@@ -77,13 +77,15 @@ PEAK = textwrap.dedent(
     hidden = torch.randn(positions, dim, requires_grad=True)
     items, bias = torch.randn(n_items, dim), torch.zeros(n_items, requires_grad=True)
     targets = torch.randint(0, n_items, (positions,))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    from audiorec.storage.logs import own_peak_gib
+    with open("/proc/self/statm") as statm:  # resident now, not the high-water mark of the imports
+        before = int(statm.read().split()[1]) * resource.getpagesize() / 2**30
     if sys.argv[1] == "dense":
         loss = F.cross_entropy(hidden @ items.T + bias, targets)
     else:
         loss = catalogue_cross_entropy(hidden, items, bias, targets)
     loss.backward()
-    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2**20)
+    print(own_peak_gib() - before)
     """
 )
 
@@ -95,5 +97,5 @@ def test_a_large_batch_s_loss_takes_a_fraction_of_the_dense_memory():
             [sys.executable, "-c", PEAK, path], capture_output=True, text=True, timeout=300, check=True
         )
         grown[path] = float(done.stdout.split()[-1])  # GiB the step added to the process's peak
-    assert grown["dense"] > 1.0  # logits, their log-softmax and their gradient: 0.45 GiB each
+    assert grown["dense"] > 0.9  # logits, their log-softmax and their gradient: 0.45 GiB each
     assert grown["chunked"] < grown["dense"] / 3

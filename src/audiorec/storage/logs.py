@@ -63,10 +63,26 @@ def log_to(path: str, stage: str | None = None, outputs: Sequence[str] = ()) -> 
 
 
 def peak_memory_line() -> str:
-    """This process's and its largest finished child's peak resident memory (``ru_maxrss``, KiB on Linux)."""
-    process = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    """This process's and its largest finished child's peak resident memory, in GiB."""
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-    return PEAK_MEMORY_LINE.format(process=process, child=child)
+    return PEAK_MEMORY_LINE.format(process=own_peak_gib(), child=child)
+
+
+def own_peak_gib() -> float:
+    """The process's high-water mark since it started its program: ``VmHWM`` where Linux reports it.
+
+    ``ru_maxrss`` is not that: Linux carries it across ``exec``, so a job started from a large process (Snakemake,
+    pytest) would report at least its parent's size. It is the fallback elsewhere (KiB on Linux, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**30 if sys.platform == "darwin" else 2**20)
 
 
 def failure_line(what: str, error: BaseException) -> str:
