@@ -32,7 +32,6 @@ import re
 import sys
 from pathlib import Path
 
-import polars as pl
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +41,6 @@ DATASET = "journal_synthetic"
 NARROW, WIDE = "mfcc_like", "jukebox_like"
 WIDE_KINDS = ("knn", "hybrid", "bimodal_content")
 """The kinds the CPU slice also runs on the widest feature."""
-MEMORY_LIMIT_GB = 8.0
 
 
 def main() -> None:
@@ -55,7 +53,7 @@ def main() -> None:
     parser.add_argument("--scale", default="onion", help="the synthetic world's preset (tiny: a smoke run)")
     args = parser.parse_args()
 
-    from onion_scale import machine, timed, workflow_copy
+    from onion_scale import MEMORY_LIMIT_GB, machine, timed, workflow_copy
     from onion_scale_parts import peak_gb, rule_table
 
     example = yaml.safe_load(CONFIG.read_text())
@@ -70,6 +68,7 @@ def main() -> None:
     load_after = os.getloadavg()[0]
     results = workdir / "results" / DATASET
     rules = rule_table(results / "benchmarks")
+    peak = max(peak_gb(rule) for rule in rules)
     trained = training_rows(results, example)
 
     workflow_copy(args.workdir, example)  # the whole matrix planned over this run's outputs
@@ -87,9 +86,9 @@ def main() -> None:
         "workflow": {
             "wall_s": run["seconds"],
             "jobs": sum(rule["jobs"] for rule in rules),
-            "peak_rule_rss_gb": max(peak_gb(rule) for rule in rules),
+            "peak_rule_rss_gb": peak,
         },
-        "goals": {"no rule above 8 GB": max(peak_gb(rule) for rule in rules) <= MEMORY_LIMIT_GB},
+        "goals": {"no rule above 8 GB": peak <= MEMORY_LIMIT_GB},
         "rules": rules,
         "training": trained,
         "whole_matrix": {
@@ -124,22 +123,22 @@ def cpu_slice(example: dict, max_batches: int) -> dict:
 def training_rows(results: Path, example: dict) -> list[dict]:
     """Seconds per batch and per whole epoch (batches × seconds per batch + the validation pass) of every trained
     run, from its training log; the Bimodal runs' ELSA pre-fit is in their job's wall time, not here."""
+    from onion_scale_parts import first_epoch
+
     widths = example["datasets"][DATASET]["options"]["feature_dims"]
     rows = []
     for log_path in sorted((results / "runs").glob("*/*/seed*/training_log.csv")):
         model, backbone = log_path.parts[-4], log_path.parts[-3]
-        log = pl.read_csv(log_path).filter(pl.col("train_batches") > 0)  # row 0 is the untrained model's pass
-        epoch = log.row(0, named=True)
-        per_batch = epoch["train_seconds"] / epoch["train_batches"]
+        per_batch, batches, val_seconds = first_epoch(log_path)
         rows.append(
             {
                 "model": model,
                 "backbone": backbone,
                 "width": widths.get(backbone.removesuffix("_shuffled")),
                 "seconds_per_batch": round(per_batch, 3),
-                "batches_per_epoch": epoch["epoch_batches"],
-                "val_s": round(epoch["val_seconds"], 1),
-                "seconds_per_epoch": round(per_batch * epoch["epoch_batches"] + epoch["val_seconds"], 1),
+                "batches_per_epoch": batches,
+                "val_s": round(val_seconds, 1),
+                "seconds_per_epoch": round(per_batch * batches + val_seconds, 1),
             }
         )
     return rows

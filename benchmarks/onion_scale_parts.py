@@ -8,7 +8,9 @@ import re
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -18,39 +20,50 @@ TOP_K = 100
 """The workflow's `recommend.top_k` in the example config."""
 
 
+class JobFigures(NamedTuple):
+    """One job's wall seconds, Snakemake's sampled memory and the high-water mark its log ends with (GiB)."""
+
+    seconds: float
+    sampled_gb: float
+    peak_gb: float
+
+
 def rule_table(benchmarks: Path, since: float = 0.0) -> list[dict]:
     """Per rule: jobs, total and longest wall seconds, and the peak memory of its largest job; only the jobs whose
     benchmark file was written after ``since`` (a Unix time), so that a rerun is not mixed with older jobs.
 
     Two memory figures: ``max_rss_gb``, Snakemake's ``benchmark:`` sample (every 30 s after a job's first 30 s,
-    so a long job's short peaks slip between samples), and ``peak_rss_gb``, the kernel's high-water mark that
-    each job writes at the end of its log (``audiorec.storage.logs``); NaN where no log has it."""
-    grouped: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    so a long job's short peaks slip between samples), and ``peak_rss_gb``, the high-water mark that each job
+    writes at the end of its log (``audiorec.storage.logs``); NaN where no log has it."""
+    grouped: dict[str, list[JobFigures]] = defaultdict(list)
     logs = benchmarks.parent / "logs"
     for path in benchmarks.rglob("*.tsv"):
         if path.stat().st_mtime < since:
             continue
         relative = path.relative_to(benchmarks)
-        rule = relative.parts[0].removesuffix(".tsv")
         with path.open() as handle:
             row = next(csv.DictReader(handle, delimiter="\t"))
-        rss = float(row["max_rss"]) / 1024 if row["max_rss"] not in ("", "NA", "-") else math.nan
-        grouped[rule].append((float(row["s"]), rss, logged_peak_gb(logs / relative.with_suffix(".log"))))
+        sampled = float(row["max_rss"]) / 1024 if row["max_rss"] not in ("", "NA", "-") else math.nan
+        job = JobFigures(float(row["s"]), sampled, logged_peak_gb(logs / relative.with_suffix(".log")))
+        grouped[relative.parts[0].removesuffix(".tsv")].append(job)
     rows = []
-    for rule, jobs in sorted(grouped.items(), key=lambda item: -sum(job[0] for job in item[1])):
-        sampled = [job[1] for job in jobs if not math.isnan(job[1])]
-        peaks = [job[2] for job in jobs if not math.isnan(job[2])]
+    for rule, jobs in sorted(grouped.items(), key=lambda item: -sum(job.seconds for job in item[1])):
         rows.append(
             {
                 "rule": rule,
                 "jobs": len(jobs),
-                "total_s": round(sum(job[0] for job in jobs), 1),
-                "max_s": round(max(job[0] for job in jobs), 1),
-                "max_rss_gb": round(max(sampled), 2) if sampled else math.nan,
-                "peak_rss_gb": round(max(peaks), 2) if peaks else math.nan,
+                "total_s": round(sum(job.seconds for job in jobs), 1),
+                "max_s": round(max(job.seconds for job in jobs), 1),
+                "max_rss_gb": _largest(job.sampled_gb for job in jobs),
+                "peak_rss_gb": _largest(job.peak_gb for job in jobs),
             }
         )
     return rows
+
+
+def _largest(values: Iterable[float]) -> float:
+    known = [value for value in values if not math.isnan(value)]
+    return round(max(known), 2) if known else math.nan
 
 
 PEAK_LINE = re.compile(r"peak resident memory: ([0-9.]+) GiB \(largest child process: ([0-9.]+) GiB\)")
@@ -168,15 +181,16 @@ def training_rows(results: Path, paper_epochs: dict[str, int]) -> list[dict]:
     rows = []
     for log_path in sorted((results / "runs").glob("*/*/seed0/training_log.csv")):
         model, backbone = log_path.parts[-4], log_path.parts[-3]
-        log = pl.read_csv(log_path)
-        epoch = log.filter(pl.col("epoch") == 1).row(0, named=True)
-        per_batch = epoch["train_seconds"] / epoch["train_batches"]
-        rows.append(
-            _projection(
-                model, backbone, "training log", per_batch, epoch["epoch_batches"], epoch["val_seconds"], paper_epochs
-            )
-        )
+        per_batch, batches, val_seconds = first_epoch(log_path)
+        rows.append(_projection(model, backbone, "training log", per_batch, batches, val_seconds, paper_epochs))
     return rows
+
+
+def first_epoch(log_path: Path) -> tuple[float, int, float]:
+    """Seconds per training batch, batches of a whole epoch and seconds of validation of a run's first trained
+    epoch (row 0 of a training log is the untrained model's validation pass)."""
+    epoch = pl.read_csv(log_path).filter(pl.col("epoch") == 1).row(0, named=True)
+    return epoch["train_seconds"] / epoch["train_batches"], epoch["epoch_batches"], epoch["val_seconds"]
 
 
 def step_timings(

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 DENSE_CELLS = 1 << 26
 """Positions times items up to which the logits are materialised whole (256 MB in float32), and the cells of one
@@ -27,7 +28,7 @@ def catalogue_cross_entropy(
     """Mean over positions of ``cross_entropy(hidden @ items.T + bias, targets)``, the logits in float32."""
     positions, n_items = hidden.shape[0], items.shape[0]
     if positions * n_items <= DENSE_CELLS:
-        return F.cross_entropy((hidden @ items.T + bias).float(), targets)
+        return F.cross_entropy(_logits(hidden, items, bias), targets)
     return _ChunkedCrossEntropy.apply(hidden, items, bias, targets, max(1, DENSE_CELLS // n_items))
 
 
@@ -58,6 +59,7 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")
+    @once_differentiable
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         hidden, items, bias, targets, log_sum_exp = ctx.saved_tensors
         need_hidden, need_items, need_bias = ctx.needs_input_grad[:3]
@@ -68,8 +70,7 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
         items32 = items.float()
         for start in range(0, hidden.shape[0], ctx.rows):
             part = slice(start, start + ctx.rows)
-            with torch.no_grad():
-                probabilities = torch.exp(_logits(hidden[part], items, bias) - log_sum_exp[part, None])
+            probabilities = torch.exp(_logits(hidden[part], items, bias) - log_sum_exp[part, None])
             probabilities[torch.arange(probabilities.shape[0], device=hidden.device), targets[part]] -= 1.0
             probabilities *= scale
             if grad_hidden is not None:

@@ -58,9 +58,8 @@ def _one_way(
     positive = -(z1 * z2).sum(dim=1) / temperature
     if weights is not None:
         positive = positive * weights
-    # Scaled and masked in place: neither a second batch × (blocks · batch) logits tensor nor a dense mask of that
-    # size (800 MB per block at a batch of 10000); the division by a number saves nothing for the backward pass.
-    logits = torch.cat(negatives, dim=1).div_(temperature)
+    logits = torch.cat(negatives, dim=1) / temperature
+    # Mask each block's diagonal in place: no dense batch × (blocks · batch) mask (800 MB per block at 10000).
     size, blocks = z1.shape[0], len(negatives)
     rows = torch.arange(size, device=z1.device)
     columns = (rows[None, :] + size * torch.arange(blocks, device=z1.device)[:, None]).ravel()
